@@ -1,0 +1,239 @@
+//! `cargo xtask`: the project's automation, in Rust so it runs wherever cargo does.
+//!
+//! Room and rules:
+//! - Orchestrates cargo, rustup and the system package manager; it holds no product logic.
+//! - Says what it is doing before each step, and fails loudly: a skipped step is printed as
+//!   skipped with its reason, never passed over in silence.
+//! - Only std and `serde_json` (for `cargo metadata`), so it builds in seconds.
+
+mod deps;
+mod system;
+
+use std::process::ExitCode;
+
+use system::{Outcome, Summary};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  test [--quick]     everything a contributor must pass: fmt, clippy, tests, the
+                     Windows type-check, the dependency rules, fuzz smoke runs and the
+                     end-to-end suites (--quick: fmt, clippy and unit tests only)
+  demo [--down]      a working tunnel to a local strongSwan gateway
+  bench [CRATE]      criterion benchmarks (all, or one crate's)
+  fuzz [TARGET] [--seconds N]
+                     run cargo-fuzz targets (needs the nightly toolchain)
+  deps               check the crate dependency rules of ARCHITECTURE.md
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, rest) = match args.split_first() {
+        Some((c, r)) => (c.as_str(), r),
+        None => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match command {
+        "test" => test(rest),
+        "demo" => demo(rest),
+        "bench" => bench(rest),
+        "fuzz" => fuzz(rest),
+        "deps" => deps::check().map(|()| println!("dependency rules: ok")),
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("\nxtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Crates that must type-check for Windows from this machine.
+const PORTABLE_CRATES: &[&str] = &["ipsec-types", "esp", "ike", "profile", "ipc", "tern-cli"];
+
+/// Fuzz smoke-run length per target in a full `cargo xtask test`.
+const FUZZ_SMOKE_SECONDS: u32 = 20;
+
+fn test(args: &[String]) -> Result<(), String> {
+    let quick = args.iter().any(|a| a == "--quick");
+    if let Some(unknown) = args.iter().find(|a| *a != "--quick") {
+        return Err(format!("unknown option `{unknown}` for test"));
+    }
+    let mut summary = Summary::default();
+
+    summary.run("rustfmt", || {
+        system::cargo(&["fmt", "--all", "--", "--check"])
+    });
+    summary.run("clippy", || {
+        system::cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ])
+    });
+    summary.run("dependency rules", deps::check);
+    summary.run("unit and integration tests", || {
+        system::cargo(&["test", "--workspace", "--exclude", "tern-e2e"])
+    });
+    if quick {
+        summary.skip("Windows type-check", "--quick");
+        summary.skip("fuzz smoke runs", "--quick");
+        summary.skip("end-to-end suites", "--quick");
+    } else {
+        summary.run_outcome("Windows type-check", windows_check);
+        summary.run_outcome("fuzz smoke runs", || fuzz_all(FUZZ_SMOKE_SECONDS));
+        summary.run_outcome("end-to-end suites", end_to_end);
+    }
+    summary.finish()
+}
+
+fn windows_check() -> Result<Outcome, String> {
+    const TARGET: &str = "x86_64-pc-windows-gnu";
+    // ring's build script compiles C even for `cargo check`, so it needs the MinGW compiler.
+    if let Err(e) = system::ensure_apt_packages(&["gcc-mingw-w64-x86-64"]) {
+        return Ok(Outcome::Skipped(format!(
+            "!!! could not install the MinGW compiler ({e}); the Windows type-check did NOT run"
+        )));
+    }
+    if !system::rust_target_installed(TARGET)
+        && let Err(e) = system::run("rustup", &["target", "add", TARGET])
+    {
+        return Ok(Outcome::Skipped(format!(
+            "!!! could not install the {TARGET} target ({e}); the Windows type-check did NOT run"
+        )));
+    }
+    let mut args = vec!["check", "--target", TARGET];
+    for krate in PORTABLE_CRATES {
+        args.extend(["-p", krate]);
+    }
+    system::cargo(&args).map(|()| Outcome::Passed)
+}
+
+fn end_to_end() -> Result<Outcome, String> {
+    if !system::is_root() {
+        return Err(
+            "the end-to-end suites need root (network namespaces); run as root \
+                    or use `cargo xtask test --quick`"
+                .into(),
+        );
+    }
+    system::ensure_apt_packages(LAB_PACKAGES)?;
+    system::cargo_with_env(&["test", "-p", "tern-e2e"], &[("TERN_E2E", "require")])
+        .map(|()| Outcome::Passed)
+}
+
+/// What the strongSwan lab in network namespaces needs (see `tests/`).
+const LAB_PACKAGES: &[&str] = &[
+    "iproute2",
+    "iputils-ping",
+    "nftables",
+    "util-linux",
+    "strongswan-charon",
+    "strongswan-swanctl",
+    "strongswan-pki",
+    "libcharon-extra-plugins",
+    "libcharon-extauth-plugins",
+    "libstrongswan-standard-plugins",
+    "libstrongswan-extra-plugins",
+];
+
+fn demo(args: &[String]) -> Result<(), String> {
+    let _ = args;
+    Err(
+        "the demo is not available yet: it needs the helper (issue 5), profiles and the CLI \
+         (issue 6) and the interop lab (issue 8). Nothing was started or changed."
+            .into(),
+    )
+}
+
+fn bench(args: &[String]) -> Result<(), String> {
+    match args {
+        [] => system::cargo(&["bench", "--workspace"]),
+        [krate] => system::cargo(&["bench", "-p", krate]),
+        _ => Err("usage: cargo xtask bench [CRATE]".into()),
+    }
+}
+
+fn fuzz(args: &[String]) -> Result<(), String> {
+    let mut seconds = 60;
+    let mut target = None;
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if arg == "--seconds" {
+            seconds = iter
+                .next()
+                .and_then(|s| s.parse().ok())
+                .ok_or("--seconds needs a whole number")?;
+        } else {
+            target = Some(arg.clone());
+        }
+    }
+    let outcome = match target {
+        Some(t) => {
+            ensure_fuzz_tools()?;
+            run_fuzz_target(&t, seconds).map(|()| Outcome::Passed)?
+        }
+        None => fuzz_all(seconds)?,
+    };
+    match outcome {
+        Outcome::Passed => Ok(()),
+        Outcome::Skipped(why) => Err(why),
+    }
+}
+
+fn ensure_fuzz_tools() -> Result<(), String> {
+    if !system::toolchain_installed("nightly") {
+        return Err(
+            "the nightly toolchain is not installed (`rustup toolchain install nightly`)".into(),
+        );
+    }
+    if !system::command_exists("cargo-fuzz") {
+        println!("==> installing cargo-fuzz (once)");
+        system::run("cargo", &["install", "--locked", "cargo-fuzz"])?;
+    }
+    Ok(())
+}
+
+fn fuzz_all(seconds: u32) -> Result<Outcome, String> {
+    if let Err(why) = ensure_fuzz_tools() {
+        return Ok(Outcome::Skipped(format!("!!! fuzzing did NOT run: {why}")));
+    }
+    let targets = system::fuzz_targets()?;
+    if targets.is_empty() {
+        return Ok(Outcome::Skipped("no fuzz targets yet".into()));
+    }
+    for target in &targets {
+        run_fuzz_target(target, seconds)?;
+    }
+    Ok(Outcome::Passed)
+}
+
+fn run_fuzz_target(target: &str, seconds: u32) -> Result<(), String> {
+    println!("==> fuzzing {target} for {seconds}s");
+    let max_time = format!("-max_total_time={seconds}");
+    system::run_in(
+        "fuzz",
+        "cargo",
+        &[
+            "+nightly",
+            "fuzz",
+            "run",
+            target,
+            "--",
+            &max_time,
+            "-rss_limit_mb=1024",
+        ],
+    )
+}
