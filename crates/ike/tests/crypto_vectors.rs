@@ -742,3 +742,65 @@ D87602733EC86A64521F2B18177B200CBBE117577A615D6C770988C0BAD946E2
 DBBBC2DB04DE8EF92E8EFC141FBECAA6287C59474E6BC05D99B2964FA090C3A2
 233BA186515BE7ED1F612970CEE2D7AFB81BDD762170481CD0069127D5B05AA9
 93B4EA988D8FDDC186FFB7DC90A6C08F4DF435C934063199FFFFFFFFFFFFFFFF";
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Arbitrary peer values (right length or not) give a secret or an error, never a panic,
+    /// and a secret only for a value of the group's length.
+    #[test]
+    fn agree_never_panics(
+        group_index in 0usize..6,
+        right_length in any::<bool>(),
+        seed in proptest::collection::vec(any::<u8>(), 0..600),
+    ) {
+        let group = DhGroup::ALL[group_index];
+        let peer: Vec<u8> = if right_length {
+            seed.iter().copied().cycle().take(group.public_len()).collect()
+        } else {
+            seed
+        };
+        let kex = KeyExchange::generate(group, &mut SystemRandom).unwrap();
+        if let Ok(secret) = kex.agree(&peer) {
+            prop_assert_eq!(peer.len(), group.public_len());
+            prop_assert!(secret.as_bytes().iter().any(|&b| b != 0));
+        }
+    }
+}
+
+#[test]
+fn shared_secret_from_known_bytes_feeds_the_key_schedule() {
+    let suite = IkeSuite {
+        encr: EncrAlgorithm::AesGcm16_256,
+        integ: None,
+        prf: PrfAlgorithm::HmacSha2_256,
+        dh: DhGroup::Modp2048,
+    };
+    let gir = [0x5au8; 256];
+    let shared = ike::crypto::SharedSecret::from_bytes(&gir);
+    let keys =
+        IkeSaKeys::derive(suite, &shared, b"Ni", b"Nr", IkeSpi([1; 8]), IkeSpi([2; 8])).unwrap();
+    let skeyseed = prf(suite.prf, b"NiNr", &gir);
+    let mut seed = b"NiNr".to_vec();
+    seed.extend_from_slice(&[1; 8]);
+    seed.extend_from_slice(&[2; 8]);
+    assert_eq!(
+        *keys.sk_d,
+        *prf_plus(suite.prf, &skeyseed, &seed, 32).unwrap()
+    );
+    assert!(keys.sk_ai.is_empty() && keys.sk_ar.is_empty());
+    assert_eq!(keys.sk_ei.len(), 36);
+}
+
+#[test]
+fn nat_detection_hash_layout() {
+    use ring::digest;
+    let spi_i = IkeSpi([0xaa; 8]);
+    let spi_r = IkeSpi([0xbb; 8]);
+    let got = ike::crypto::nat_detection_hash(spi_i, spi_r, "10.1.2.3".parse().unwrap(), 4500);
+    let mut data = vec![0xaa; 8];
+    data.extend_from_slice(&[0xbb; 8]);
+    data.extend_from_slice(&[10, 1, 2, 3, 0x11, 0x94]);
+    let expected = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, &data);
+    assert_eq!(&got[..], expected.as_ref());
+}

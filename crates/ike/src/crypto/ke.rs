@@ -222,6 +222,13 @@ fn ecp_scalar<K>(
 pub struct SharedSecret(SecretBytes);
 
 impl SharedSecret {
+    /// Wraps a known g^ir, **for known-answer tests and replaying captured exchanges only**;
+    /// real secrets come from [`KeyExchange::agree`].
+    #[must_use]
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        Self(Zeroizing::new(bytes.to_vec()))
+    }
+
     /// The secret bytes, as they enter SKEYSEED and KEYMAT.
     #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
