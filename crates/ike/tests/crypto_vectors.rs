@@ -804,3 +804,12 @@ fn nat_detection_hash_layout() {
     let expected = digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, &data);
     assert_eq!(&got[..], expected.as_ref());
 }
+
+#[test]
+fn crypto_types_can_move_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<KeyExchange>();
+    send_sync::<ike::crypto::SharedSecret>();
+    send_sync::<IkeSaKeys>();
+    send_sync::<SkCipher>();
+}

@@ -5,6 +5,9 @@
 //! - AEAD (AES-GCM-16 RFC 5282, ChaCha20-Poly1305 RFC 7634): 8-byte IV, nonce = 4-byte salt
 //!   (the last 4 bytes of SK_e) | IV, AAD = every message byte before the IV, 16-byte tag.
 //!   No block alignment is needed, so we send no padding, only the pad-length byte (0).
+//!   The IV is drawn from the caller's [`Random`] rather than kept as a counter, so that two
+//!   `SkCipher`s built from the same keys can never repeat a nonce; at 64 bits a collision is
+//!   out of reach for the few thousand messages an IKE SA carries before it is rekeyed.
 //! - AES-CBC + HMAC-SHA2 (RFC 7296 §3.14, RFC 4868): 16-byte random IV, plaintext padded to
 //!   16 bytes, ICV = truncated HMAC over everything from the IKE header through the
 //!   ciphertext.
