@@ -4,4 +4,126 @@
 //! Room and rules:
 //! - Traffic only inside namespaces the tests create, or on loopback.
 //! - Tests that need root or strongSwan skip loudly, never silently pass, when run without them
-//!   outside `cargo xtask test`.
+//!   outside `cargo xtask test` (see [`should_run`]); with `TERN_E2E=require` they fail instead.
+//!
+//! The pieces:
+//! - [`Lab`]: network namespaces `client ↔ [router (NAT)] ↔ gateway ↔ lan`, veth links,
+//!   addresses ([`addr`]), a configurable outer MTU; [`Lab::run_in`] runs Rust code (real UDP
+//!   sockets) inside a namespace, [`Lab::exec`] runs a command there.
+//! - [`Charon`] (alias [`Gateway`]): a strongSwan `charon` with `kernel-libipsec` in one of the
+//!   namespaces, its own mount namespace, config, credentials, vici socket and log.
+//! - [`pki`]: a throw-away CA and certificates for the gateway.
+//!
+//! A whole test:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use tern_e2e::{Gateway, GatewayConfig, Lab, LabConfig, Ns};
+//!
+//! if !tern_e2e::should_run("my_test") {
+//!     return;
+//! }
+//! let lab = Lab::new(LabConfig::default()).unwrap();
+//! let gateway = Gateway::start(&lab, GatewayConfig {
+//!     swanctl_conf: "connections { } secrets { }".into(),
+//!     ..GatewayConfig::default()
+//! }).unwrap();
+//! // … drive a client in `Ns::Client`, e.g. with `lab.run_in(Ns::Client, || …)` …
+//! let sa = gateway.wait_for_child_sa(Duration::from_secs(10)).unwrap();
+//! assert_eq!(sa.state, "INSTALLED");
+//! lab.exec(Ns::Client, &["ping", "-c1", "-W2", "10.99.0.2"]).unwrap();
+//! ```
+
+mod charon;
+mod cmd;
+mod lab;
+pub mod pki;
+mod prereq;
+
+use std::io;
+use std::path::PathBuf;
+
+pub use charon::{Charon, CharonConfig, ChildSaInfo, Gateway, GatewayConfig, parse_list_sas};
+pub use lab::{Lab, LabConfig, Ns, addr, sweep_stale};
+pub use prereq::{INSTALL_HINT, missing_prerequisites, should_run};
+
+/// Everything that can go wrong while building or driving the lab.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// A command could not be started at all (missing binary, no permission).
+    #[error("could not run `{command}`: {source}")]
+    Spawn {
+        /// The command line.
+        command: String,
+        /// Why it could not start.
+        #[source]
+        source: io::Error,
+    },
+    /// A command ran and failed.
+    #[error("`{command}` failed ({status})\nstderr: {stderr}\nstdout: {stdout}")]
+    CommandFailed {
+        /// The command line.
+        command: String,
+        /// Its exit status.
+        status: String,
+        /// Its standard output (trimmed).
+        stdout: String,
+        /// Its standard error (trimmed).
+        stderr: String,
+    },
+    /// A file or directory of the lab could not be read or written.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done ("writing", "creating directory" …).
+        action: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// Entering a network namespace failed.
+    #[error("entering network namespace {namespace}: {source}")]
+    Setns {
+        /// The namespace name.
+        namespace: String,
+        /// The OS error.
+        #[source]
+        source: nix::Error,
+    },
+    /// Something did not happen in time.
+    #[error("timed out after {seconds:.1} s waiting for {what}{details}")]
+    Timeout {
+        /// What was awaited.
+        what: String,
+        /// How long we waited.
+        seconds: f64,
+        /// Extra context (for example the last `swanctl --list-sas` output).
+        details: String,
+    },
+    /// A charon process exited while it should be running.
+    #[error("charon in {namespace} exited ({status}); its log:\n{log}")]
+    CharonExited {
+        /// The namespace it ran in.
+        namespace: String,
+        /// Its exit status.
+        status: String,
+        /// The end of its log and standard error.
+        log: String,
+    },
+    /// The caller asked for something this lab cannot give (a namespace it has not got, a bad path).
+    #[error("invalid lab request: {0}")]
+    Invalid(String),
+    /// Certificate generation failed.
+    #[error("certificate generation: {0}")]
+    Certificate(#[from] rcgen::Error),
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = LabError> = std::result::Result<T, E>;
+
+/// Wraps an I/O error with the action and path.
+pub(crate) fn io_err(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> LabError {
+    let path = path.into();
+    move |source| LabError::Io { action, path, source }
+}
