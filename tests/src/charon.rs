@@ -61,12 +61,13 @@ pub(crate) const CHARON_PLUGINS: &[&str] = &[
 ];
 
 /// Plugins swanctl needs to parse credentials.
-const SWANCTL_PLUGINS: &str = "pem pkcs1 pkcs8 x509 openssl random nonce revocation constraints pubkey";
+const SWANCTL_PLUGINS: &str =
+    "pem pkcs1 pkcs8 x509 openssl random nonce revocation constraints pubkey";
 
 /// The credential directories `swanctl --load-all` looks into (it warns for each one missing).
 const CREDENTIAL_DIRS: &[&str] = &[
-    "conf.d", "x509", "x509ca", "x509ocsp", "x509aa", "x509ac", "x509crl", "pubkey", "private", "rsa",
-    "ecdsa", "bliss", "pkcs8", "pkcs12",
+    "conf.d", "x509", "x509ca", "x509ocsp", "x509aa", "x509ac", "x509crl", "pubkey", "private",
+    "rsa", "ecdsa", "bliss", "pkcs8", "pkcs12",
 ];
 
 /// What a charon instance is given.
@@ -74,7 +75,7 @@ const CREDENTIAL_DIRS: &[&str] = &[
 /// ```
 /// let config = tern_e2e::GatewayConfig {
 ///     swanctl_conf: "connections { } secrets { }".into(),
-///     files: vec![("x509ca/ca.pem".into(), b"-----BEGIN CERTIFICATE-----…".to_vec())],
+///     files: vec![("x509ca/ca.pem".into(), b"-----BEGIN CERTIFICATE-----...".to_vec())],
 ///     ..Default::default()
 /// };
 /// # drop(config);
@@ -156,10 +157,20 @@ impl<'lab> Charon<'lab> {
         }
         let run_dir = dir.join("run");
         fs::create_dir_all(&run_dir).map_err(io_err("creating directory", &run_dir))?;
-        write(&dir.join("resolv.conf"), b"# private resolv.conf of a Tern lab charon\n")?;
-        write(&swanctl_dir.join("swanctl.conf"), config.swanctl_conf.as_bytes())?;
+        write(
+            &dir.join("resolv.conf"),
+            b"# private resolv.conf of a Tern lab charon\n",
+        )?;
+        write(
+            &swanctl_dir.join("swanctl.conf"),
+            config.swanctl_conf.as_bytes(),
+        )?;
         for (relative, bytes) in &config.files {
-            if relative.is_absolute() || relative.components().any(|c| !matches!(c, Component::Normal(_))) {
+            if relative.is_absolute()
+                || relative
+                    .components()
+                    .any(|c| !matches!(c, Component::Normal(_)))
+            {
                 return Err(LabError::Invalid(format!(
                     "file path {} must be relative to the swanctl directory, without `..`",
                     relative.display()
@@ -171,7 +182,10 @@ impl<'lab> Charon<'lab> {
             }
             write(&path, bytes)?;
         }
-        write(&dir.join("strongswan.conf"), strongswan_conf(&dir, &config).as_bytes())?;
+        write(
+            &dir.join("strongswan.conf"),
+            strongswan_conf(&dir, &config).as_bytes(),
+        )?;
 
         // argv[0] carries the lab id so leftovers can be found (`pgrep -f <lab id>`) and swept.
         let argv0 = format!("{}-charon-{}", lab.id(), ns.role());
@@ -195,10 +209,16 @@ impl<'lab> Charon<'lab> {
         let err = out.try_clone().map_err(io_err("duplicating", &out_path))?;
         command.stdout(out).stderr(err);
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let child = command
-            .spawn()
-            .map_err(|source| LabError::Spawn { command: describe(&command), source })?;
-        let mut charon = Charon { lab, ns, dir, child: Some(child) };
+        let child = command.spawn().map_err(|source| LabError::Spawn {
+            command: describe(&command),
+            source,
+        })?;
+        let mut charon = Charon {
+            lab,
+            ns,
+            dir,
+            child: Some(child),
+        };
         charon.wait_until_up(Duration::from_secs(10))?;
         if !config.swanctl_conf.trim().is_empty() {
             charon.load_all()?;
@@ -299,7 +319,10 @@ impl<'lab> Charon<'lab> {
         let started = Instant::now();
         loop {
             let listing = self.swanctl(&["--list-sas", "--pretty"])?;
-            if let Some(sa) = parse_list_sas(&listing).into_iter().find(|sa| sa.state == "INSTALLED") {
+            if let Some(sa) = parse_list_sas(&listing)
+                .into_iter()
+                .find(|sa| sa.state == "INSTALLED")
+            {
                 return Ok(sa);
             }
             if started.elapsed() > timeout {
@@ -350,8 +373,12 @@ impl<'lab> Charon<'lab> {
 
     /// Stops charon: SIGTERM to its process group, SIGKILL after 3 s, then reaps it.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
-        let Ok(raw) = i32::try_from(child.id()) else { return };
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let Ok(raw) = i32::try_from(child.id()) else {
+            return;
+        };
         let group = Pid::from_raw(raw);
         let _ = killpg(group, Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(3);
@@ -493,13 +520,20 @@ struct Section {
 
 impl Section {
     fn value(&self, key: &str) -> Option<&str> {
-        self.values.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.values
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
     fn string(&self, key: &str) -> String {
         self.value(key).unwrap_or_default().to_owned()
     }
     fn list(&self, key: &str) -> Vec<String> {
-        self.lists.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default()
+        self.lists
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
     }
     fn section(&self, key: &str) -> Option<&Section> {
         self.sections.iter().find(|(k, _)| k == key).map(|(_, s)| s)
@@ -517,7 +551,9 @@ pub fn parse_list_sas(pretty: &str) -> Vec<ChildSaInfo> {
             continue;
         }
         for (ike_name, ike) in &body.sections {
-            let Some(children) = ike.section("child-sas") else { continue };
+            let Some(children) = ike.section("child-sas") else {
+                continue;
+            };
             for (_, child) in &children.sections {
                 found.push(ChildSaInfo {
                     ike_name: ike_name.clone(),
@@ -540,8 +576,14 @@ pub fn parse_list_sas(pretty: &str) -> Vec<ChildSaInfo> {
                     dh_group: child.value("dh-group").map(str::to_owned),
                     local_ts: child.list("local-ts"),
                     remote_ts: child.list("remote-ts"),
-                    bytes_in: child.value("bytes-in").and_then(|b| b.parse().ok()).unwrap_or(0),
-                    bytes_out: child.value("bytes-out").and_then(|b| b.parse().ok()).unwrap_or(0),
+                    bytes_in: child
+                        .value("bytes-in")
+                        .and_then(|b| b.parse().ok())
+                        .unwrap_or(0),
+                    bytes_out: child
+                        .value("bytes-out")
+                        .and_then(|b| b.parse().ok())
+                        .unwrap_or(0),
                 });
             }
         }
@@ -550,7 +592,9 @@ pub fn parse_list_sas(pretty: &str) -> Vec<ChildSaInfo> {
 }
 
 fn hex_u32(value: Option<&str>) -> u32 {
-    value.and_then(|v| u32::from_str_radix(v.trim_start_matches("0x"), 16).ok()).unwrap_or(0)
+    value
+        .and_then(|v| u32::from_str_radix(v.trim_start_matches("0x"), 16).ok())
+        .unwrap_or(0)
 }
 
 /// Reads the indented `--pretty` format: `name {` … `}`, `key = value`, `key = [` items `]`.
@@ -584,10 +628,11 @@ fn parse_pretty(text: &str) -> Section {
             } else if let Some((_, top)) = stack.last_mut() {
                 top.values.push((key.to_owned(), value.to_owned()));
             }
-        } else if let Some(name) = line.strip_suffix("{}") {
-            if let Some((_, top)) = stack.last_mut() {
-                top.sections.push((name.trim().to_owned(), Section::default()));
-            }
+        } else if let Some(name) = line.strip_suffix("{}")
+            && let Some((_, top)) = stack.last_mut()
+        {
+            top.sections
+                .push((name.trim().to_owned(), Section::default()));
         }
     }
     // Close whatever the text left open (truncated output).

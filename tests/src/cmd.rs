@@ -14,7 +14,12 @@ pub(crate) fn describe(cmd: &Command) -> String {
     let mut line = String::new();
     for (key, value) in cmd.get_envs() {
         if let Some(value) = value {
-            let _ = write!(line, "{}={} ", key.to_string_lossy(), value.to_string_lossy());
+            let _ = write!(
+                line,
+                "{}={} ",
+                key.to_string_lossy(),
+                value.to_string_lossy()
+            );
         }
     }
     line.push_str(&cmd.get_program().to_string_lossy());
@@ -29,7 +34,10 @@ pub(crate) fn describe(cmd: &Command) -> String {
 pub(crate) fn output(cmd: &mut Command) -> Result<Output, LabError> {
     cmd.stdin(Stdio::null())
         .output()
-        .map_err(|source| LabError::Spawn { command: describe(cmd), source })
+        .map_err(|source| LabError::Spawn {
+            command: describe(cmd),
+            source,
+        })
 }
 
 /// Runs `cmd`; fails unless it exits with status 0. Returns its standard output.

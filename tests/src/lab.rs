@@ -109,7 +109,10 @@ pub struct LabConfig {
 
 impl Default for LabConfig {
     fn default() -> Self {
-        LabConfig { nat: false, outer_mtu: 1500 }
+        LabConfig {
+            nat: false,
+            outer_mtu: 1500,
+        }
     }
 }
 
@@ -162,7 +165,12 @@ impl Lab {
             fs::remove_dir_all(&dir).map_err(io_err("removing old lab directory", &dir))?;
         }
         fs::create_dir_all(&dir).map_err(io_err("creating lab directory", &dir))?;
-        let mut lab = Lab { id, dir, config, namespaces: Vec::new() };
+        let mut lab = Lab {
+            id,
+            dir,
+            config,
+            namespaces: Vec::new(),
+        };
         lab.build()?;
         Ok(lab)
     }
@@ -191,7 +199,11 @@ impl Lab {
             self.address(Ns::Router, "in0", &v6(addr::ROUTER_INSIDE_V6, 64))?;
             self.address(Ns::Router, "out0", &v4(addr::CLIENT_SEEN_BY_GATEWAY_V4, 24))?;
             self.address(Ns::Router, "out0", &v6(addr::CLIENT_DIRECT_V6, 64))?;
-            self.default_routes(Ns::Client, &addr::ROUTER_INSIDE_V4.to_string(), &addr::ROUTER_INSIDE_V6.to_string())?;
+            self.default_routes(
+                Ns::Client,
+                &addr::ROUTER_INSIDE_V4.to_string(),
+                &addr::ROUTER_INSIDE_V6.to_string(),
+            )?;
             self.forwarding(Ns::Router)?;
             let rules = "table inet tern_nat {\n\
                  \tchain postrouting {\n\
@@ -216,7 +228,11 @@ impl Lab {
         self.address(Ns::Gateway, "lan0", &v6(addr::GATEWAY_LAN_V6, 64))?;
         self.address(Ns::Lan, "eth0", &v4(addr::LAN_HOST_V4, 24))?;
         self.address(Ns::Lan, "eth0", &v6(addr::LAN_HOST_V6, 64))?;
-        self.default_routes(Ns::Lan, &addr::GATEWAY_LAN_V4.to_string(), &addr::GATEWAY_LAN_V6.to_string())?;
+        self.default_routes(
+            Ns::Lan,
+            &addr::GATEWAY_LAN_V4.to_string(),
+            &addr::GATEWAY_LAN_V6.to_string(),
+        )?;
         self.forwarding(Ns::Gateway)?;
         Ok(())
     }
@@ -226,7 +242,13 @@ impl Lab {
     fn veth(&self, (a_ns, a_dev): (Ns, &str), (b_ns, b_dev): (Ns, &str), mtu: &str) -> Result<()> {
         let a = self.ns_name(a_ns)?;
         let b = self.ns_name(b_ns)?;
-        ip_in(a, &["link", "add", a_dev, "mtu", mtu, "type", "veth", "peer", "name", b_dev, "mtu", mtu, "netns", b])?;
+        ip_in(
+            a,
+            &[
+                "link", "add", a_dev, "mtu", mtu, "type", "veth", "peer", "name", b_dev, "mtu",
+                mtu, "netns", b,
+            ],
+        )?;
         ip_in(a, &["link", "set", a_dev, "up"])?;
         ip_in(b, &["link", "set", b_dev, "up"])?;
         Ok(())
@@ -249,8 +271,17 @@ impl Lab {
     }
 
     fn forwarding(&self, ns: Ns) -> Result<()> {
-        self.exec(ns, &["sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"])
-            .map(drop)
+        self.exec(
+            ns,
+            &[
+                "sysctl",
+                "-q",
+                "-w",
+                "net.ipv4.ip_forward=1",
+                "net.ipv6.conf.all.forwarding=1",
+            ],
+        )
+        .map(drop)
     }
 
     /// This lab's unique id, `tern-<pid>-e2e<n>`; part of every name the lab creates.
@@ -274,7 +305,11 @@ impl Lab {
     /// The client's own IPv4 address (behind the router with NAT).
     #[must_use]
     pub fn client_v4(&self) -> std::net::Ipv4Addr {
-        if self.config.nat { addr::CLIENT_NATTED_V4 } else { addr::CLIENT_DIRECT_V4 }
+        if self.config.nat {
+            addr::CLIENT_NATTED_V4
+        } else {
+            addr::CLIENT_DIRECT_V4
+        }
     }
 
     /// The name of namespace `ns`, for `ip netns exec` and friends.
@@ -353,8 +388,10 @@ impl Lab {
         let file = File::open(&path).map_err(io_err("opening namespace", &path))?;
         std::thread::scope(|scope| {
             let handle = scope.spawn(move || {
-                setns(&file, CloneFlags::CLONE_NEWNET)
-                    .map_err(|source| LabError::Setns { namespace: name.to_owned(), source })?;
+                setns(&file, CloneFlags::CLONE_NEWNET).map_err(|source| LabError::Setns {
+                    namespace: name.to_owned(),
+                    source,
+                })?;
                 Ok(f())
             });
             match handle.join() {
@@ -388,7 +425,9 @@ impl Drop for Lab {
 /// Kills (SIGKILL) every process whose network namespace is `ns` — never this test process —
 /// and waits briefly for them to go.
 fn kill_namespace_processes(ns: &str) {
-    let Ok(out) = ip(&["netns", "pids", ns]) else { return };
+    let Ok(out) = ip(&["netns", "pids", ns]) else {
+        return;
+    };
     let me = std::process::id();
     let pids: Vec<u32> = out
         .split_whitespace()
@@ -414,7 +453,9 @@ fn kill_and_wait(pids: &[u32]) {
 fn process_alive(pid: u32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state letter follows the parenthesised command name.
-        Ok(stat) => stat.rsplit_once(')').is_none_or(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_none_or(|(_, rest)| !rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
 }
@@ -436,14 +477,20 @@ pub fn sweep_stale() {
     if let Ok(entries) = fs::read_dir("/proc") {
         let mut victims = Vec::new();
         for entry in entries.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
                 continue;
             };
-            let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else { continue };
+            let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
             let found = cmdline
                 .split(|b| *b == 0 || *b == b'/' || *b == b' ')
                 .filter_map(|word| std::str::from_utf8(word).ok())
-                .any(|word| stale(word));
+                .any(&stale);
             if found {
                 victims.push(pid);
             }
@@ -469,7 +516,10 @@ pub fn sweep_stale() {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if stale(&name) {
-                eprintln!("tern-e2e: removing stale lab directory {}", entry.path().display());
+                eprintln!(
+                    "tern-e2e: removing stale lab directory {}",
+                    entry.path().display()
+                );
                 let _ = fs::remove_dir_all(entry.path());
             }
         }

@@ -123,7 +123,14 @@ pub enum LabError {
 pub type Result<T, E = LabError> = std::result::Result<T, E>;
 
 /// Wraps an I/O error with the action and path.
-pub(crate) fn io_err(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> LabError {
+pub(crate) fn io_err(
+    action: &'static str,
+    path: impl Into<PathBuf>,
+) -> impl FnOnce(io::Error) -> LabError {
     let path = path.into();
-    move |source| LabError::Io { action, path, source }
+    move |source| LabError::Io {
+        action,
+        path,
+        source,
+    }
 }

@@ -21,8 +21,8 @@ use rcgen::{
 };
 use zeroize::Zeroizing;
 
-use crate::cmd;
 use crate::Result;
+use crate::cmd;
 
 /// The kind of key a certificate gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +44,13 @@ impl KeyKind {
             KeyKind::Rsa3072 => {
                 let pem = Zeroizing::new(cmd::run(&mut cmd::command(
                     "openssl",
-                    &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072"],
+                    &[
+                        "genpkey",
+                        "-algorithm",
+                        "RSA",
+                        "-pkeyopt",
+                        "rsa_keygen_bits:3072",
+                    ],
                 ))?);
                 KeyPair::from_pkcs8_pem_and_sign_algo(&pem, &PKCS_RSA_SHA256)?
             }
@@ -62,7 +68,9 @@ pub struct Ca {
 
 impl fmt::Debug for Ca {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ca").field("cert_pem", &self.cert_pem).finish_non_exhaustive()
+        f.debug_struct("Ca")
+            .field("cert_pem", &self.cert_pem)
+            .finish_non_exhaustive()
     }
 }
 
@@ -74,12 +82,24 @@ impl Ca {
     pub fn new(common_name: &str, kind: KeyKind) -> Result<Ca> {
         let key = kind.generate()?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name.push(DnType::OrganizationName, "Tern Lab");
-        params.distinguished_name.push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "Tern Lab");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let cert = params.self_signed(&key)?;
-        Ok(Ca { cert_pem: cert.pem(), params, key })
+        Ok(Ca {
+            cert_pem: cert.pem(),
+            params,
+            key,
+        })
     }
 
     /// Issues an end-entity certificate with subject CN `common_name` and the given subject
@@ -88,16 +108,30 @@ impl Ca {
     ///
     /// # Errors
     /// When a name is invalid, or key generation or signing fails.
-    pub fn issue(&self, common_name: &str, alt_names: &[&str], kind: KeyKind) -> Result<IssuedCert> {
+    pub fn issue(
+        &self,
+        common_name: &str,
+        alt_names: &[&str],
+        kind: KeyKind,
+    ) -> Result<IssuedCert> {
         let key = kind.generate()?;
         let names: Vec<String> = alt_names.iter().map(|n| (*n).to_owned()).collect();
         let mut params = CertificateParams::new(names)?;
-        params.distinguished_name.push(DnType::OrganizationName, "Tern Lab");
-        params.distinguished_name.push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "Tern Lab");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
         params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-        params.extended_key_usages =
-            vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
         params.use_authority_key_identifier_extension = true;
         let issuer = Issuer::from_params(&self.params, &self.key);
         let cert = params.signed_by(&key, &issuer)?;
@@ -112,7 +146,10 @@ impl Ca {
     /// The CA certificate as a swanctl file: `x509ca/<name>.pem`.
     #[must_use]
     pub fn swanctl_files(&self, name: &str) -> Vec<(PathBuf, Vec<u8>)> {
-        vec![(PathBuf::from(format!("x509ca/{name}.pem")), self.cert_pem.clone().into_bytes())]
+        vec![(
+            PathBuf::from(format!("x509ca/{name}.pem")),
+            self.cert_pem.clone().into_bytes(),
+        )]
     }
 }
 
@@ -131,7 +168,9 @@ pub struct IssuedCert {
 
 impl fmt::Debug for IssuedCert {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IssuedCert").field("cert_pem", &self.cert_pem).finish_non_exhaustive()
+        f.debug_struct("IssuedCert")
+            .field("cert_pem", &self.cert_pem)
+            .finish_non_exhaustive()
     }
 }
 
@@ -142,8 +181,14 @@ impl IssuedCert {
     #[must_use]
     pub fn swanctl_files(&self, name: &str) -> Vec<(PathBuf, Vec<u8>)> {
         vec![
-            (PathBuf::from(format!("x509/{name}.pem")), self.cert_pem.clone().into_bytes()),
-            (PathBuf::from(format!("private/{name}.pem")), self.key_pem.as_bytes().to_vec()),
+            (
+                PathBuf::from(format!("x509/{name}.pem")),
+                self.cert_pem.clone().into_bytes(),
+            ),
+            (
+                PathBuf::from(format!("private/{name}.pem")),
+                self.key_pem.as_bytes().to_vec(),
+            ),
         ]
     }
 }

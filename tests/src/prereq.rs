@@ -66,9 +66,15 @@ pub fn should_run(name: &str) -> bool {
     if missing.is_empty() {
         return true;
     }
-    let reason = format!("missing {}. Install hint: {INSTALL_HINT}", missing.join(", "));
+    let reason = format!(
+        "missing {}. Install hint: {INSTALL_HINT}",
+        missing.join(", ")
+    );
     let required = std::env::var("TERN_E2E").is_ok_and(|v| v == "require");
-    assert!(!required, "TERN_E2E=require but test {name} cannot run: {reason}");
+    assert!(
+        !required,
+        "TERN_E2E=require but test {name} cannot run: {reason}"
+    );
     eprintln!("\n!!!!!!!! SKIPPED: {name}: {reason}\n");
     false
 }

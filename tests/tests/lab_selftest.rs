@@ -3,10 +3,15 @@
 //! through the NAT router with a small MTU), traffic from its virtual IP reaches the LAN host
 //! through the tunnel, and nothing is left once the lab is dropped.
 
+// Shared helpers below are test code too; clippy only exempts `#[test]` functions themselves.
+#![allow(clippy::unwrap_used)]
+
 use std::time::{Duration, Instant};
 
 use tern_e2e::pki::{Ca, KeyKind};
-use tern_e2e::{Charon, CharonConfig, ChildSaInfo, Gateway, GatewayConfig, Lab, LabConfig, Ns, addr};
+use tern_e2e::{
+    Charon, CharonConfig, ChildSaInfo, Gateway, GatewayConfig, Lab, LabConfig, Ns, addr,
+};
 
 const PSK: &str = "tern-lab-selftest-pre-shared-key-0123456789";
 const EAP_USER: &str = "alice";
@@ -168,7 +173,9 @@ secrets {{
 /// LAN host from the client's virtual IP and checks the gateway counted the traffic.
 fn connect_and_ping(lab: &Lab, gateway: &Gateway<'_>, client: &Charon<'_>) -> ChildSaInfo {
     let started = Instant::now();
-    client.swanctl(&["--initiate", "--child", "net", "--timeout", "10"]).unwrap();
+    client
+        .swanctl(&["--initiate", "--child", "net", "--timeout", "10"])
+        .unwrap();
     let at_gateway = gateway.wait_for_child_sa(TIMEOUT).unwrap();
     eprintln!("connected in {:?}: {at_gateway:?}", started.elapsed());
     assert_eq!(at_gateway.state, "INSTALLED");
@@ -178,12 +185,18 @@ fn connect_and_ping(lab: &Lab, gateway: &Gateway<'_>, client: &Charon<'_>) -> Ch
     assert_ne!(at_gateway.spi_in, 0);
     assert_ne!(at_gateway.spi_out, 0);
     assert_eq!(at_gateway.local_ts, vec![addr::LAN_PREFIX_V4.to_owned()]);
-    assert_eq!(at_gateway.remote_host, addr::CLIENT_SEEN_BY_GATEWAY_V4.to_string());
+    assert_eq!(
+        at_gateway.remote_host,
+        addr::CLIENT_SEEN_BY_GATEWAY_V4.to_string()
+    );
     assert_eq!(at_gateway.remote_port, Some(4500));
     let [vip] = at_gateway.remote_vips.as_slice() else {
         panic!("expected one virtual IP, got {:?}", at_gateway.remote_vips)
     };
-    assert!(vip.starts_with("10.99.100."), "virtual IP {vip} from the pool");
+    assert!(
+        vip.starts_with("10.99.100."),
+        "virtual IP {vip} from the pool"
+    );
     assert_eq!(at_gateway.remote_ts, vec![format!("{vip}/32")]);
 
     let at_client = client.wait_for_child_sa(TIMEOUT).unwrap();
@@ -192,11 +205,26 @@ fn connect_and_ping(lab: &Lab, gateway: &Gateway<'_>, client: &Charon<'_>) -> Ch
     assert_eq!(at_client.spi_out, at_gateway.spi_in);
 
     let lan_host = addr::LAN_HOST_V4.to_string();
-    lab.exec(Ns::Client, &["ping", "-c", "3", "-i", "0.2", "-W", "2", "-I", vip, &lan_host]).unwrap();
+    lab.exec(
+        Ns::Client,
+        &[
+            "ping", "-c", "3", "-i", "0.2", "-W", "2", "-I", vip, &lan_host,
+        ],
+    )
+    .unwrap();
     let after = gateway.list_child_sas().unwrap();
-    let counted = after.iter().find(|sa| sa.spi_in == at_gateway.spi_in).unwrap();
-    assert!(counted.bytes_in >= 3 * 84, "gateway decrypted the pings: {counted:?}");
-    assert!(counted.bytes_out >= 3 * 84, "gateway encrypted the replies: {counted:?}");
+    let counted = after
+        .iter()
+        .find(|sa| sa.spi_in == at_gateway.spi_in)
+        .unwrap();
+    assert!(
+        counted.bytes_in >= 3 * 84,
+        "gateway decrypted the pings: {counted:?}"
+    );
+    assert!(
+        counted.bytes_out >= 3 * 84,
+        "gateway encrypted the replies: {counted:?}"
+    );
     at_gateway
 }
 
@@ -207,13 +235,30 @@ fn strongswan_client_psk() {
     }
     let started = Instant::now();
     let lab = Lab::new(LabConfig::default()).unwrap();
-    let gateway = Gateway::start(&lab, GatewayConfig { swanctl_conf: gateway_psk_conf(), ..Default::default() }).unwrap();
-    let client = Charon::start_in(&lab, Ns::Client, CharonConfig { swanctl_conf: client_psk_conf(), ..Default::default() })
-        .unwrap();
+    let gateway = Gateway::start(
+        &lab,
+        GatewayConfig {
+            swanctl_conf: gateway_psk_conf(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let client = Charon::start_in(
+        &lab,
+        Ns::Client,
+        CharonConfig {
+            swanctl_conf: client_psk_conf(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let sa = connect_and_ping(&lab, &gateway, &client);
     assert_eq!(sa.encr_alg, "AES_GCM_16");
     assert_eq!(sa.encr_keysize, Some(256));
-    assert!(gateway.log().contains("created TUN device: ipsec0"), "gateway uses kernel-libipsec");
+    assert!(
+        gateway.log().contains("created TUN device: ipsec0"),
+        "gateway uses kernel-libipsec"
+    );
     eprintln!("strongswan_client_psk took {:?}", started.elapsed());
 }
 
@@ -225,25 +270,40 @@ fn strongswan_client_eap_mschapv2_with_gateway_certificate() {
     let started = Instant::now();
     let ca = Ca::new("Tern Lab CA", KeyKind::EcdsaP256).unwrap();
     let gw_cert = ca
-        .issue("gw.tern.test", &["gw.tern.test", &addr::GATEWAY_V4.to_string()], KeyKind::EcdsaP256)
+        .issue(
+            "gw.tern.test",
+            &["gw.tern.test", &addr::GATEWAY_V4.to_string()],
+            KeyKind::EcdsaP256,
+        )
         .unwrap();
     let lab = Lab::new(LabConfig::default()).unwrap();
     let mut gateway_files = ca.swanctl_files("ca");
     gateway_files.extend(gw_cert.swanctl_files("gw"));
     let gateway = Gateway::start(
         &lab,
-        GatewayConfig { swanctl_conf: gateway_eap_conf(), files: gateway_files, ..Default::default() },
+        GatewayConfig {
+            swanctl_conf: gateway_eap_conf(),
+            files: gateway_files,
+            ..Default::default()
+        },
     )
     .unwrap();
     let client = Charon::start_in(
         &lab,
         Ns::Client,
-        CharonConfig { swanctl_conf: client_eap_conf(), files: ca.swanctl_files("ca"), ..Default::default() },
+        CharonConfig {
+            swanctl_conf: client_eap_conf(),
+            files: ca.swanctl_files("ca"),
+            ..Default::default()
+        },
     )
     .unwrap();
     let sa = connect_and_ping(&lab, &gateway, &client);
     assert_eq!(sa.remote_eap_id.as_deref(), Some(EAP_USER));
-    eprintln!("strongswan_client_eap_mschapv2_with_gateway_certificate took {:?}", started.elapsed());
+    eprintln!(
+        "strongswan_client_eap_mschapv2_with_gateway_certificate took {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -252,16 +312,42 @@ fn strongswan_client_psk_through_nat_with_small_mtu() {
         return;
     }
     let started = Instant::now();
-    let lab = Lab::new(LabConfig { nat: true, outer_mtu: 1280 }).unwrap();
-    let link = lab.exec(Ns::Client, &["ip", "link", "show", "out0"]).unwrap();
-    assert!(link.contains("mtu 1280"), "{link}");
-    let gateway = Gateway::start(&lab, GatewayConfig { swanctl_conf: gateway_psk_conf(), ..Default::default() }).unwrap();
-    let client = Charon::start_in(&lab, Ns::Client, CharonConfig { swanctl_conf: client_psk_conf(), ..Default::default() })
+    let lab = Lab::new(LabConfig {
+        nat: true,
+        outer_mtu: 1280,
+    })
+    .unwrap();
+    let link = lab
+        .exec(Ns::Client, &["ip", "link", "show", "out0"])
         .unwrap();
+    assert!(link.contains("mtu 1280"), "{link}");
+    let gateway = Gateway::start(
+        &lab,
+        GatewayConfig {
+            swanctl_conf: gateway_psk_conf(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let client = Charon::start_in(
+        &lab,
+        Ns::Client,
+        CharonConfig {
+            swanctl_conf: client_psk_conf(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     connect_and_ping(&lab, &gateway, &client);
     // The gateway saw the router's address, so a real NAT sat in between.
-    assert!(gateway.log().contains("remote host is behind NAT"), "gateway detected the NAT");
-    eprintln!("strongswan_client_psk_through_nat_with_small_mtu took {:?}", started.elapsed());
+    assert!(
+        gateway.log().contains("remote host is behind NAT"),
+        "gateway detected the NAT"
+    );
+    eprintln!(
+        "strongswan_client_psk_through_nat_with_small_mtu took {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -270,28 +356,51 @@ fn udp_socket_inside_the_client_namespace() {
         return;
     }
     let lab = Lab::new(LabConfig::default()).unwrap();
-    let server = lab.run_in(Ns::Gateway, || std::net::UdpSocket::bind((addr::GATEWAY_V4, 5000))).unwrap().unwrap();
-    let client = lab.run_in(Ns::Client, || std::net::UdpSocket::bind("0.0.0.0:0")).unwrap().unwrap();
-    client.send_to(b"hello gateway", (addr::GATEWAY_V4, 5000)).unwrap();
-    server.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let server = lab
+        .run_in(Ns::Gateway, || {
+            std::net::UdpSocket::bind((addr::GATEWAY_V4, 5000))
+        })
+        .unwrap()
+        .unwrap();
+    let client = lab
+        .run_in(Ns::Client, || std::net::UdpSocket::bind("0.0.0.0:0"))
+        .unwrap()
+        .unwrap();
+    client
+        .send_to(b"hello gateway", (addr::GATEWAY_V4, 5000))
+        .unwrap();
+    server
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
     let mut buf = [0u8; 64];
     let (n, from) = server.recv_from(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"hello gateway");
     assert_eq!(from.ip(), std::net::IpAddr::V4(addr::CLIENT_DIRECT_V4));
     // A panic inside the closure reaches the caller.
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        lab.run_in(Ns::Client, || panic!("inside the namespace")).ok();
+        lab.run_in(Ns::Client, || panic!("inside the namespace"))
+            .ok();
     }));
     assert!(caught.is_err());
 }
 
 fn namespaces_with(prefix: &str) -> Vec<String> {
-    let out = std::process::Command::new("ip").args(["netns", "list"]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains(prefix)).map(str::to_owned).collect()
+    let out = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(prefix))
+        .map(str::to_owned)
+        .collect()
 }
 
 fn processes_with(prefix: &str) -> String {
-    let out = std::process::Command::new("pgrep").args(["-a", "-f", prefix]).output().unwrap();
+    let out = std::process::Command::new("pgrep")
+        .args(["-a", "-f", prefix])
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -300,25 +409,58 @@ fn nothing_left_after_drop() {
     if !tern_e2e::should_run("nothing_left_after_drop") {
         return;
     }
-    let lab = Lab::new(LabConfig { nat: true, ..LabConfig::default() }).unwrap();
+    let lab = Lab::new(LabConfig {
+        nat: true,
+        ..LabConfig::default()
+    })
+    .unwrap();
     let id = lab.id().to_owned();
     let dir = lab.dir().to_owned();
-    let gateway = Gateway::start(&lab, GatewayConfig { swanctl_conf: gateway_psk_conf(), ..Default::default() }).unwrap();
-    let client = Charon::start_in(&lab, Ns::Client, CharonConfig { swanctl_conf: client_psk_conf(), ..Default::default() })
-        .unwrap();
+    let gateway = Gateway::start(
+        &lab,
+        GatewayConfig {
+            swanctl_conf: gateway_psk_conf(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let client = Charon::start_in(
+        &lab,
+        Ns::Client,
+        CharonConfig {
+            swanctl_conf: client_psk_conf(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     // A stray process the test forgets about: the lab must end it too.
-    let mut stray = lab.command(Ns::Lan, "sleep", &["600"]).unwrap().spawn().unwrap();
+    let mut stray = lab
+        .command(Ns::Lan, "sleep", &["600"])
+        .unwrap()
+        .spawn()
+        .unwrap();
     assert_eq!(namespaces_with(&id).len(), 4);
-    assert!(processes_with(&id).contains("charon-gateway"), "{}", processes_with(&id));
+    assert!(
+        processes_with(&id).contains("charon-gateway"),
+        "{}",
+        processes_with(&id)
+    );
     let pids = [gateway.pid().unwrap(), client.pid().unwrap()];
     drop(client);
     drop(gateway);
     drop(lab);
     let _ = stray.wait();
-    assert!(namespaces_with(&id).is_empty(), "left: {:?}", namespaces_with(&id));
+    assert!(
+        namespaces_with(&id).is_empty(),
+        "left: {:?}",
+        namespaces_with(&id)
+    );
     assert_eq!(processes_with(&id), "");
     for pid in pids {
-        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "charon {pid} still there");
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "charon {pid} still there"
+        );
     }
     assert!(!dir.exists(), "{} still there", dir.display());
 }
@@ -364,7 +506,10 @@ list-sas reply {
     let sas = tern_e2e::parse_list_sas(sample);
     assert_eq!(sas.len(), 1);
     let sa = &sas[0];
-    assert_eq!((sa.ike_name.as_str(), sa.name.as_str(), sa.state.as_str()), ("rw", "net", "INSTALLED"));
+    assert_eq!(
+        (sa.ike_name.as_str(), sa.name.as_str(), sa.state.as_str()),
+        ("rw", "net", "INSTALLED")
+    );
     assert_eq!((sa.spi_in, sa.spi_out), (0xc1a2_b3c4, 0x0d0e_0f10));
     assert_eq!(sa.remote_vips, ["10.99.100.1"]);
     assert_eq!(sa.local_ts, ["10.99.0.0/24"]);
