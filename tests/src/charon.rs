@@ -237,7 +237,10 @@ impl<'lab> Charon<'lab> {
                 return Err(LabError::Timeout {
                     what: format!("charon in {} to open its vici socket", self.ns.role()),
                     seconds: timeout.as_secs_f64(),
-                    details: format!("\ncharon log:\n{}", self.log_and_output()),
+                    details: format!(
+                        "\ncharon log:\n{}",
+                        without_vici_chatter(&self.log_and_output())
+                    ),
                 });
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -255,7 +258,7 @@ impl<'lab> Charon<'lab> {
         Err(LabError::CharonExited {
             namespace: self.lab.ns_name(self.ns).unwrap_or("?").to_owned(),
             status,
-            log: self.log_and_output(),
+            log: without_vici_chatter(&self.log_and_output()),
         })
     }
 
@@ -288,7 +291,8 @@ impl<'lab> Charon<'lab> {
     /// ```
     ///
     /// # Errors
-    /// [`LabError::CommandFailed`] with swanctl's output when it exits non-zero.
+    /// [`LabError::CommandFailed`] with swanctl's output when it exits non-zero, or
+    /// [`LabError::CharonExited`] (with the log) when charon is no longer running.
     pub fn swanctl(&self, args: &[&str]) -> Result<String> {
         let uri = format!("unix://{}", self.vici_socket().display());
         let mut full: Vec<&str> = Vec::with_capacity(args.len() + 2);
@@ -299,7 +303,7 @@ impl<'lab> Charon<'lab> {
         command
             .env("STRONGSWAN_CONF", self.dir.join("strongswan.conf"))
             .env("SWANCTL_DIR", self.swanctl_dir());
-        cmd::run(&mut command)
+        cmd::run(&mut command).map_err(|e| self.explain(e))
     }
 
     /// All CHILD_SAs charon currently lists (`swanctl --list-sas --pretty`).
@@ -310,30 +314,73 @@ impl<'lab> Charon<'lab> {
         Ok(parse_list_sas(&self.swanctl(&["--list-sas", "--pretty"])?))
     }
 
-    /// Waits until some CHILD_SA is `INSTALLED` and returns it.
+    /// Polls `swanctl --list-sas` (every 50 ms) until `done` accepts the CHILD_SAs listed, and
+    /// returns that listing. `what` names the condition in the timeout error.
+    ///
+    /// ```no_run
+    /// # let lab = tern_e2e::Lab::new(Default::default()).unwrap();
+    /// # let gateway = tern_e2e::Gateway::start(&lab, Default::default()).unwrap();
+    /// use std::time::Duration;
+    /// gateway.swanctl(&["--terminate", "--ike", "rw", "--timeout", "5"]).unwrap();
+    /// gateway.wait_until(Duration::from_secs(5), "no SAs left", |sas| sas.is_empty()).unwrap();
+    /// ```
     ///
     /// # Errors
-    /// [`LabError::Timeout`] (with the last `--list-sas` output and the log) or
-    /// [`LabError::CharonExited`].
-    pub fn wait_for_child_sa(&self, timeout: Duration) -> Result<ChildSaInfo> {
+    /// [`LabError::Timeout`] with the last listing, or [`LabError::CharonExited`].
+    pub fn wait_until(
+        &self,
+        timeout: Duration,
+        what: &str,
+        mut done: impl FnMut(&[ChildSaInfo]) -> bool,
+    ) -> Result<Vec<ChildSaInfo>> {
         let started = Instant::now();
         loop {
             let listing = self.swanctl(&["--list-sas", "--pretty"])?;
-            if let Some(sa) = parse_list_sas(&listing)
-                .into_iter()
-                .find(|sa| sa.state == "INSTALLED")
-            {
-                return Ok(sa);
+            let sas = parse_list_sas(&listing);
+            if done(&sas) {
+                return Ok(sas);
             }
             if started.elapsed() > timeout {
                 return Err(LabError::Timeout {
-                    what: format!("an INSTALLED CHILD_SA on the {} charon", self.ns.role()),
+                    what: format!("{what} on the {} charon", self.ns.role()),
                     seconds: timeout.as_secs_f64(),
                     details: format!("\nlast --list-sas:\n{listing}"),
                 });
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Prefers "charon exited" (with its log) over a bare swanctl connection error.
+    fn explain(&self, error: LabError) -> LabError {
+        let exited = self
+            .child
+            .as_ref()
+            .is_none_or(|c| !crate::lab::process_alive(c.id()));
+        if exited {
+            LabError::CharonExited {
+                namespace: self.lab.ns_name(self.ns).unwrap_or("?").to_owned(),
+                status: "not running".into(),
+                log: without_vici_chatter(&self.log_and_output()),
+            }
+        } else {
+            error
+        }
+    }
+
+    /// Waits until some CHILD_SA is `INSTALLED` and returns it.
+    ///
+    /// # Errors
+    /// [`LabError::Timeout`] (with the last `--list-sas` output and the log) or
+    /// [`LabError::CharonExited`].
+    pub fn wait_for_child_sa(&self, timeout: Duration) -> Result<ChildSaInfo> {
+        let installed = |sa: &ChildSaInfo| sa.state == "INSTALLED";
+        let sas = self.wait_until(timeout, "an INSTALLED CHILD_SA", |sas| {
+            sas.iter().any(installed)
+        })?;
+        sas.into_iter()
+            .find(installed)
+            .ok_or_else(|| LabError::Invalid("INSTALLED CHILD_SA vanished".into()))
     }
 
     /// Everything charon has logged so far (`ike`, `cfg`, `knl` at level 2).
@@ -402,11 +449,19 @@ impl Drop for Charon<'_> {
                 "\n===== charon log ({} namespace, {}) =====\n{}\n===== end of charon log =====\n",
                 self.ns.role(),
                 self.dir.display(),
-                self.log_and_output()
+                without_vici_chatter(&self.log_and_output())
             );
         }
         self.stop();
     }
+}
+
+/// The log without the lines every `swanctl` call adds (the harness polls through vici).
+fn without_vici_chatter(log: &str) -> String {
+    log.lines()
+        .filter(|line| !line.contains("] vici client "))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -428,6 +483,7 @@ fn strongswan_conf(dir: &Path, config: &CharonConfig) -> String {
          \x20   lab {{\n\
          \x20     path = {d}/charon.log\n\
          \x20     time_format = %H:%M:%S\n\
+         \x20     time_add_ms = yes\n\
          \x20     ike_name = yes\n\
          \x20     append = no\n\
          \x20     flush_line = yes\n\

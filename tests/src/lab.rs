@@ -450,7 +450,7 @@ fn kill_and_wait(pids: &[u32]) {
 }
 
 /// True while `/proc/<pid>` exists and is not a zombie.
-fn process_alive(pid: u32) -> bool {
+pub(crate) fn process_alive(pid: u32) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state letter follows the parenthesised command name.
         Ok(stat) => stat

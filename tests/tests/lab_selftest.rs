@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tern_e2e::pki::{Ca, KeyKind};
 use tern_e2e::{
-    Charon, CharonConfig, ChildSaInfo, Gateway, GatewayConfig, Lab, LabConfig, Ns, addr,
+    Charon, CharonConfig, ChildSaInfo, Gateway, GatewayConfig, Lab, LabConfig, LabError, Ns, addr,
 };
 
 const PSK: &str = "tern-lab-selftest-pre-shared-key-0123456789";
@@ -268,12 +268,13 @@ fn strongswan_client_eap_mschapv2_with_gateway_certificate() {
         return;
     }
     let started = Instant::now();
+    // RSA-3072 makes IKE_AUTH big enough for strongSwan to fragment it (RFC 7383).
     let ca = Ca::new("Tern Lab CA", KeyKind::EcdsaP256).unwrap();
     let gw_cert = ca
         .issue(
             "gw.tern.test",
             &["gw.tern.test", &addr::GATEWAY_V4.to_string()],
-            KeyKind::EcdsaP256,
+            KeyKind::Rsa3072,
         )
         .unwrap();
     let lab = Lab::new(LabConfig::default()).unwrap();
@@ -300,6 +301,10 @@ fn strongswan_client_eap_mschapv2_with_gateway_certificate() {
     .unwrap();
     let sa = connect_and_ping(&lab, &gateway, &client);
     assert_eq!(sa.remote_eap_id.as_deref(), Some(EAP_USER));
+    assert!(
+        gateway.log().contains("splitting IKE message"),
+        "the RSA certificate made the gateway fragment IKE_AUTH"
+    );
     eprintln!(
         "strongswan_client_eap_mschapv2_with_gateway_certificate took {:?}",
         started.elapsed()
@@ -519,4 +524,72 @@ list-sas reply {
     assert_eq!(sa.bytes_in, 252);
     assert!(tern_e2e::parse_list_sas("list-sas reply {\n}\n").is_empty());
     assert!(tern_e2e::parse_list_sas("garbage {{{ ] = [ }").is_empty());
+}
+
+#[test]
+fn charon_that_cannot_start_reports_its_log() {
+    if !tern_e2e::should_run("charon_that_cannot_start_reports_its_log") {
+        return;
+    }
+    let lab = Lab::new(LabConfig::default()).unwrap();
+    // A `!` marks a plugin critical: charon refuses to start without it.
+    let error = Gateway::start(
+        &lab,
+        GatewayConfig {
+            extra_plugins: vec!["no-such-plugin!".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    let LabError::CharonExited { log, .. } = &error else {
+        panic!("unexpected error: {error}")
+    };
+    assert!(log.contains("no-such-plugin"), "{error}");
+}
+
+#[test]
+fn sweeper_removes_leftovers_of_dead_runs() {
+    if !tern_e2e::should_run("sweeper_removes_leftovers_of_dead_runs") {
+        return;
+    }
+    let mut finished = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = finished.id();
+    finished.wait().unwrap();
+    let id = format!("tern-{dead_pid}-e2e0");
+    let ns = format!("{id}-client");
+    let dir = std::env::temp_dir().join(&id);
+    std::fs::create_dir_all(dir.join("charon-gateway")).unwrap();
+    let status = std::process::Command::new("ip")
+        .args(["netns", "add", &ns])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // One leftover process found by its command line, one by its namespace.
+    let mut by_name = std::process::Command::new("bash")
+        .args(["-c", &format!("exec -a {id}-charon-gateway sleep 600")])
+        .spawn()
+        .unwrap();
+    let mut by_namespace = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns, "sleep", "600"])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while processes_with(&id).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    tern_e2e::sweep_stale();
+    assert!(
+        namespaces_with(&id).is_empty(),
+        "left: {:?}",
+        namespaces_with(&id)
+    );
+    assert!(!dir.exists());
+    assert!(
+        by_name.wait().unwrap().code().is_none(),
+        "killed by a signal"
+    );
+    assert!(
+        by_namespace.wait().unwrap().code().is_none(),
+        "killed by a signal"
+    );
 }
