@@ -314,6 +314,14 @@ impl<'lab> Charon<'lab> {
         Ok(parse_list_sas(&self.swanctl(&["--list-sas", "--pretty"])?))
     }
 
+    /// All IKE_SAs charon currently lists, with their CHILD_SAs.
+    ///
+    /// # Errors
+    /// When swanctl fails.
+    pub fn list_ike_sas(&self) -> Result<Vec<IkeSaInfo>> {
+        Ok(parse_ike_sas(&self.swanctl(&["--list-sas", "--pretty"])?))
+    }
+
     /// Polls `swanctl --list-sas` (every 50 ms) until `done` accepts the CHILD_SAs listed, and
     /// returns that listing. `what` names the condition in the timeout error.
     ///
@@ -560,10 +568,65 @@ pub struct ChildSaInfo {
     pub local_ts: Vec<String>,
     /// Remote traffic selectors.
     pub remote_ts: Vec<String>,
-    /// Bytes received/sent, as charon counts them.
+    /// Bytes received (decrypted), as charon counts them.
     pub bytes_in: u64,
-    /// Bytes sent.
+    /// Bytes sent (encrypted).
     pub bytes_out: u64,
+    /// Packets received.
+    pub packets_in: u64,
+    /// Packets sent.
+    pub packets_out: u64,
+}
+
+/// One IKE_SA as charon lists it, with its CHILD_SAs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IkeSaInfo {
+    /// The connection name.
+    pub name: String,
+    /// charon's unique id of this IKE_SA (for `swanctl --terminate --ike-id`).
+    pub unique_id: u64,
+    /// `CONNECTING`, `ESTABLISHED`, `REKEYING`, `DELETING` …
+    pub state: String,
+    /// This charon's address.
+    pub local_host: String,
+    /// This charon's UDP port (4500 once floated).
+    pub local_port: Option<u16>,
+    /// This charon's IKE identity.
+    pub local_id: String,
+    /// The peer's address as charon sees it (after NAT).
+    pub remote_host: String,
+    /// The peer's UDP port.
+    pub remote_port: Option<u16>,
+    /// The peer's IKE identity.
+    pub remote_id: String,
+    /// The peer's EAP identity, if it authenticated with EAP.
+    pub remote_eap_id: Option<String>,
+    /// Whether this charon initiated the IKE_SA.
+    pub initiator: bool,
+    /// The initiator's IKE SPI.
+    pub initiator_spi: u64,
+    /// The responder's IKE SPI.
+    pub responder_spi: u64,
+    /// charon believes the peer is behind NAT (always, with `kernel-libipsec`).
+    pub nat_remote: bool,
+    /// charon believes itself behind NAT.
+    pub nat_local: bool,
+    /// IKE encryption algorithm.
+    pub encr_alg: String,
+    /// IKE encryption key size in bits.
+    pub encr_keysize: Option<u32>,
+    /// IKE integrity algorithm (absent for AEAD).
+    pub integ_alg: Option<String>,
+    /// IKE PRF.
+    pub prf_alg: String,
+    /// IKE key exchange group (`CURVE_25519`, `ECP_256` …).
+    pub dh_group: String,
+    /// Virtual IPs this charon received.
+    pub local_vips: Vec<String>,
+    /// Virtual IPs assigned to the peer.
+    pub remote_vips: Vec<String>,
+    /// Its CHILD_SAs.
+    pub children: Vec<ChildSaInfo>,
 }
 
 /// A node of swanctl's `--pretty` output.
@@ -600,6 +663,16 @@ impl Section {
 /// Unknown or malformed lines are skipped, never a panic.
 #[must_use]
 pub fn parse_list_sas(pretty: &str) -> Vec<ChildSaInfo> {
+    parse_ike_sas(pretty)
+        .into_iter()
+        .flat_map(|ike| ike.children)
+        .collect()
+}
+
+/// Parses `swanctl --list-sas --pretty` output into IKE_SAs with their CHILD_SAs.
+/// Unknown or malformed lines are skipped, never a panic.
+#[must_use]
+pub fn parse_ike_sas(pretty: &str) -> Vec<IkeSaInfo> {
     let root = parse_pretty(pretty);
     let mut found = Vec::new();
     for (event, body) in &root.sections {
@@ -607,44 +680,75 @@ pub fn parse_list_sas(pretty: &str) -> Vec<ChildSaInfo> {
             continue;
         }
         for (ike_name, ike) in &body.sections {
-            let Some(children) = ike.section("child-sas") else {
-                continue;
+            let mut info = IkeSaInfo {
+                name: ike_name.clone(),
+                unique_id: number(ike.value("uniqueid")),
+                state: ike.string("state"),
+                local_host: ike.string("local-host"),
+                local_port: ike.value("local-port").and_then(|p| p.parse().ok()),
+                local_id: ike.string("local-id"),
+                remote_host: ike.string("remote-host"),
+                remote_port: ike.value("remote-port").and_then(|p| p.parse().ok()),
+                remote_id: ike.string("remote-id"),
+                remote_eap_id: ike.value("remote-eap-id").map(str::to_owned),
+                initiator: ike.value("initiator") == Some("yes"),
+                initiator_spi: hex_u64(ike.value("initiator-spi")),
+                responder_spi: hex_u64(ike.value("responder-spi")),
+                nat_remote: ike.value("nat-remote") == Some("yes"),
+                nat_local: ike.value("nat-local") == Some("yes"),
+                encr_alg: ike.string("encr-alg"),
+                encr_keysize: ike.value("encr-keysize").and_then(|k| k.parse().ok()),
+                integ_alg: ike.value("integ-alg").map(str::to_owned),
+                prf_alg: ike.string("prf-alg"),
+                dh_group: ike.string("dh-group"),
+                local_vips: ike.list("local-vips"),
+                remote_vips: ike.list("remote-vips"),
+                children: Vec::new(),
             };
-            for (_, child) in &children.sections {
-                found.push(ChildSaInfo {
-                    ike_name: ike_name.clone(),
-                    ike_state: ike.string("state"),
-                    remote_host: ike.string("remote-host"),
-                    remote_port: ike.value("remote-port").and_then(|p| p.parse().ok()),
-                    remote_id: ike.string("remote-id"),
-                    remote_eap_id: ike.value("remote-eap-id").map(str::to_owned),
-                    remote_vips: ike.list("remote-vips"),
-                    local_vips: ike.list("local-vips"),
-                    name: child.string("name"),
-                    state: child.string("state"),
-                    protocol: child.string("protocol"),
-                    encap: child.value("encap") == Some("yes"),
-                    spi_in: hex_u32(child.value("spi-in")),
-                    spi_out: hex_u32(child.value("spi-out")),
-                    encr_alg: child.string("encr-alg"),
-                    encr_keysize: child.value("encr-keysize").and_then(|k| k.parse().ok()),
-                    integ_alg: child.value("integ-alg").map(str::to_owned),
-                    dh_group: child.value("dh-group").map(str::to_owned),
-                    local_ts: child.list("local-ts"),
-                    remote_ts: child.list("remote-ts"),
-                    bytes_in: child
-                        .value("bytes-in")
-                        .and_then(|b| b.parse().ok())
-                        .unwrap_or(0),
-                    bytes_out: child
-                        .value("bytes-out")
-                        .and_then(|b| b.parse().ok())
-                        .unwrap_or(0),
-                });
+            if let Some(children) = ike.section("child-sas") {
+                for (_, child) in &children.sections {
+                    info.children.push(ChildSaInfo {
+                        ike_name: info.name.clone(),
+                        ike_state: info.state.clone(),
+                        remote_host: info.remote_host.clone(),
+                        remote_port: info.remote_port,
+                        remote_id: info.remote_id.clone(),
+                        remote_eap_id: info.remote_eap_id.clone(),
+                        remote_vips: info.remote_vips.clone(),
+                        local_vips: info.local_vips.clone(),
+                        name: child.string("name"),
+                        state: child.string("state"),
+                        protocol: child.string("protocol"),
+                        encap: child.value("encap") == Some("yes"),
+                        spi_in: hex_u32(child.value("spi-in")),
+                        spi_out: hex_u32(child.value("spi-out")),
+                        encr_alg: child.string("encr-alg"),
+                        encr_keysize: child.value("encr-keysize").and_then(|k| k.parse().ok()),
+                        integ_alg: child.value("integ-alg").map(str::to_owned),
+                        dh_group: child.value("dh-group").map(str::to_owned),
+                        local_ts: child.list("local-ts"),
+                        remote_ts: child.list("remote-ts"),
+                        bytes_in: number(child.value("bytes-in")),
+                        bytes_out: number(child.value("bytes-out")),
+                        packets_in: number(child.value("packets-in")),
+                        packets_out: number(child.value("packets-out")),
+                    });
+                }
             }
+            found.push(info);
         }
     }
     found
+}
+
+fn number(value: Option<&str>) -> u64 {
+    value.and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+fn hex_u64(value: Option<&str>) -> u64 {
+    value
+        .and_then(|v| u64::from_str_radix(v, 16).ok())
+        .unwrap_or(0)
 }
 
 fn hex_u32(value: Option<&str>) -> u32 {

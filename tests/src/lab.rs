@@ -333,7 +333,8 @@ impl Lab {
         Ok(cmd::in_ns(self.ns_name(ns)?, program, args))
     }
 
-    /// Runs `argv` inside namespace `ns`; fails unless it exits 0. Returns its standard output.
+    /// Runs `argv` inside namespace `ns`; fails unless it exits 0 within 60 s. Returns its
+    /// standard output.
     ///
     /// ```no_run
     /// # let lab = tern_e2e::Lab::new(Default::default()).unwrap();
@@ -348,6 +349,18 @@ impl Lab {
             .split_first()
             .ok_or_else(|| LabError::Invalid("exec needs a program".into()))?;
         cmd::run(&mut self.command(ns, program, args)?)
+    }
+
+    /// Like [`Lab::exec`] with a time limit other than the default 60 s; on timeout the command
+    /// (its whole process group) is killed and [`LabError::Timeout`] returned.
+    ///
+    /// # Errors
+    /// [`LabError::CommandFailed`] or [`LabError::Timeout`].
+    pub fn exec_within(&self, ns: Ns, argv: &[&str], timeout: Duration) -> Result<String> {
+        let (program, args) = argv
+            .split_first()
+            .ok_or_else(|| LabError::Invalid("exec needs a program".into()))?;
+        cmd::run_within(&mut self.command(ns, program, args)?, timeout)
     }
 
     /// Like [`Lab::exec`] but returns the whole output whatever the exit status (for commands

@@ -43,7 +43,10 @@ mod prereq;
 use std::io;
 use std::path::PathBuf;
 
-pub use charon::{Charon, CharonConfig, ChildSaInfo, Gateway, GatewayConfig, parse_list_sas};
+pub use charon::{
+    Charon, CharonConfig, ChildSaInfo, Gateway, GatewayConfig, IkeSaInfo, parse_ike_sas,
+    parse_list_sas,
+};
 pub use lab::{Lab, LabConfig, Ns, addr, sweep_stale};
 pub use prereq::{INSTALL_HINT, missing_prerequisites, should_run};
 

@@ -75,7 +75,10 @@ pub fn should_run(name: &str) -> bool {
     };
     let reason = format!("missing {}; {hint}", missing.join(", "));
     let required = std::env::var("TERN_E2E").is_ok_and(|v| v == "require");
-    assert!(!required, "TERN_E2E=require but test {name} cannot run: {reason}");
+    assert!(
+        !required,
+        "TERN_E2E=require but test {name} cannot run: {reason}"
+    );
     // Straight to the process's stderr: libtest captures `eprintln!`, and a skip must be seen.
     let _ = writeln!(std::io::stderr(), "\n!!!!!!!! SKIPPED: {name}: {reason}\n");
     false

@@ -23,7 +23,7 @@ fn gateway_psk_conf() -> String {
         r#"
 connections {{
   rw {{
-    local_addrs = {gw}
+    local_addrs = {gw}, {gw6}
     pools = pool4
     proposals = aes256-sha256-x25519, default
     local {{
@@ -53,17 +53,22 @@ secrets {{
 }}
 "#,
         gw = addr::GATEWAY_V4,
+        gw6 = addr::GATEWAY_V6,
         lan = addr::LAN_PREFIX_V4,
         pool = addr::VIRTUAL_IP_POOL_V4,
     )
 }
 
 fn client_psk_conf() -> String {
+    client_psk_conf_to(&addr::GATEWAY_V4.to_string())
+}
+
+fn client_psk_conf_to(gateway: &str) -> String {
     format!(
         r#"
 connections {{
   lab {{
-    remote_addrs = {gw}
+    remote_addrs = {gateway}
     vips = 0.0.0.0
     proposals = aes256-sha256-x25519
     local {{
@@ -88,7 +93,6 @@ secrets {{
   }}
 }}
 "#,
-        gw = addr::GATEWAY_V4,
         lan = addr::LAN_PREFIX_V4,
     )
 }
@@ -172,6 +176,20 @@ secrets {{
 /// Initiates from the strongSwan client, checks both ends list an INSTALLED CHILD_SA, pings the
 /// LAN host from the client's virtual IP and checks the gateway counted the traffic.
 fn connect_and_ping(lab: &Lab, gateway: &Gateway<'_>, client: &Charon<'_>) -> ChildSaInfo {
+    connect_and_ping_from(
+        lab,
+        gateway,
+        client,
+        &addr::CLIENT_SEEN_BY_GATEWAY_V4.to_string(),
+    )
+}
+
+fn connect_and_ping_from(
+    lab: &Lab,
+    gateway: &Gateway<'_>,
+    client: &Charon<'_>,
+    client_seen_as: &str,
+) -> ChildSaInfo {
     let started = Instant::now();
     client
         .swanctl(&["--initiate", "--child", "net", "--timeout", "10"])
@@ -185,10 +203,7 @@ fn connect_and_ping(lab: &Lab, gateway: &Gateway<'_>, client: &Charon<'_>) -> Ch
     assert_ne!(at_gateway.spi_in, 0);
     assert_ne!(at_gateway.spi_out, 0);
     assert_eq!(at_gateway.local_ts, vec![addr::LAN_PREFIX_V4.to_owned()]);
-    assert_eq!(
-        at_gateway.remote_host,
-        addr::CLIENT_SEEN_BY_GATEWAY_V4.to_string()
-    );
+    assert_eq!(at_gateway.remote_host, client_seen_as);
     assert_eq!(at_gateway.remote_port, Some(4500));
     let [vip] = at_gateway.remote_vips.as_slice() else {
         panic!("expected one virtual IP, got {:?}", at_gateway.remote_vips)
@@ -199,6 +214,12 @@ fn connect_and_ping(lab: &Lab, gateway: &Gateway<'_>, client: &Charon<'_>) -> Ch
     );
     assert_eq!(at_gateway.remote_ts, vec![format!("{vip}/32")]);
 
+    let ike = gateway.list_ike_sas().unwrap();
+    assert_eq!(ike.len(), 1, "{ike:?}");
+    assert!(!ike[0].initiator);
+    assert_ne!(ike[0].initiator_spi, 0);
+    assert_ne!(ike[0].responder_spi, 0);
+    assert!(ike[0].nat_remote, "kernel-libipsec fakes NAT detection");
     let at_client = client.wait_for_child_sa(TIMEOUT).unwrap();
     assert_eq!(at_client.local_vips, vec![vip.clone()]);
     assert_eq!(at_client.spi_in, at_gateway.spi_out);
@@ -591,5 +612,63 @@ fn sweeper_removes_leftovers_of_dead_runs() {
     assert!(
         by_namespace.wait().unwrap().code().is_none(),
         "killed by a signal"
+    );
+}
+
+#[test]
+fn strongswan_client_psk_over_ipv6() {
+    if !tern_e2e::should_run("strongswan_client_psk_over_ipv6") {
+        return;
+    }
+    let started = Instant::now();
+    let lab = Lab::new(LabConfig::default()).unwrap();
+    let gateway = Gateway::start(
+        &lab,
+        GatewayConfig {
+            swanctl_conf: gateway_psk_conf(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let client = Charon::start_in(
+        &lab,
+        Ns::Client,
+        CharonConfig {
+            swanctl_conf: client_psk_conf_to(&addr::GATEWAY_V6.to_string()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    connect_and_ping_from(&lab, &gateway, &client, &addr::CLIENT_DIRECT_V6.to_string());
+    eprintln!(
+        "strongswan_client_psk_over_ipv6 took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn exec_times_out_and_kills_the_command() {
+    if !tern_e2e::should_run("exec_times_out_and_kills_the_command") {
+        return;
+    }
+    let lab = Lab::new(LabConfig::default()).unwrap();
+    let started = Instant::now();
+    let error = lab
+        .exec_within(Ns::Lan, &["sleep", "30"], Duration::from_millis(300))
+        .unwrap_err();
+    assert!(matches!(error, LabError::Timeout { .. }), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let pids = lab.exec(
+        Ns::Lan,
+        &["ip", "netns", "pids", lab.ns_name(Ns::Lan).unwrap()],
+    );
+    // `ip netns pids` inside the namespace lists itself at most.
+    assert!(pids.unwrap().split_whitespace().count() <= 1);
+    let failed = lab
+        .exec(Ns::Lan, &["ping", "-c1", "-W1", "192.0.2.99"])
+        .unwrap_err();
+    assert!(
+        failed.to_string().contains("ping -c1 -W1 192.0.2.99"),
+        "{failed}"
     );
 }
