@@ -14,6 +14,20 @@
 //!   namespaces, its own mount namespace, config, credentials, vici socket and log.
 //! - [`pki`]: a throw-away CA and certificates for the gateway.
 //!
+//! What the strongSwan side does here (5.9.8, `kernel-libipsec`), so tests expect it:
+//! - ESP is always UDP-encapsulated and IKE floats to port 4500 after IKE_SA_INIT: charon fakes
+//!   its NAT detection hash, so both sides see "NAT" even on a direct link
+//!   ([`IkeSaInfo::nat_remote`] is always true).
+//! - A strongSwan *client* puts its virtual IP on its TUN device `ipsec0` (MTU 1400) and routes
+//!   the remote traffic selectors through it in table 220 with that source address; the gateway
+//!   routes each client's virtual IP through its own `ipsec0` the same way.
+//! - With certificates of about RSA-3072 size, the gateway fragments IKE_AUTH (RFC 7383) into
+//!   pieces of at most 1280 bytes of IP packet (`charon.fragment_size`; lower it through
+//!   [`CharonConfig::charon_settings`] for links below 1280).
+//! - A client without `local.id` uses its IP address as identity; `remote.id = %any` on the
+//!   gateway accepts that. charon announces its other addresses (MOBIKE `ADDITIONAL_*_ADDRESS`),
+//!   IPv6 ones included.
+//!
 //! A whole test:
 //!
 //! ```no_run
