@@ -149,7 +149,14 @@ impl<'lab> Charon<'lab> {
     /// carries its log), or swanctl rejects the configuration.
     pub fn start_in(lab: &'lab Lab, ns: Ns, config: CharonConfig) -> Result<Self> {
         let ns_name = lab.ns_name(ns)?.to_owned();
-        let dir = lab.dir().join(format!("charon-{}", ns.role()));
+        // A fresh directory per start, so a restarted charon never sees its predecessor's files.
+        let dir = (1..)
+            .map(|n| match n {
+                1 => lab.dir().join(format!("charon-{}", ns.role())),
+                n => lab.dir().join(format!("charon-{}-{n}", ns.role())),
+            })
+            .find(|dir| !dir.exists())
+            .ok_or_else(|| LabError::Invalid("no free charon directory".into()))?;
         let swanctl_dir = dir.join("swanctl");
         for sub in CREDENTIAL_DIRS {
             let path = swanctl_dir.join(sub);
@@ -400,6 +407,14 @@ impl<'lab> Charon<'lab> {
     fn log_and_output(&self) -> String {
         let output = fs::read_to_string(self.dir.join("charon.out")).unwrap_or_default();
         format!("{}\n--- stdout/stderr ---\n{output}", self.log())
+    }
+
+    /// This charon's private directory in the lab directory: `strongswan.conf`, `charon.log`,
+    /// `charon.out` (its stdout/stderr), `charon.vici`, `run/` (mounted over its `/run`),
+    /// `resolv.conf` (mounted over its `/etc/resolv.conf`) and `swanctl/`.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// The swanctl directory (`swanctl.conf`, `x509ca/`, `x509/`, `private/` …).

@@ -672,3 +672,21 @@ fn exec_times_out_and_kills_the_command() {
         "{failed}"
     );
 }
+
+#[test]
+fn gateway_restarts_in_the_same_lab() {
+    if !tern_e2e::should_run("gateway_restarts_in_the_same_lab") {
+        return;
+    }
+    let lab = Lab::new(LabConfig::default()).unwrap();
+    let config = GatewayConfig {
+        swanctl_conf: gateway_psk_conf(),
+        ..Default::default()
+    };
+    let first = Gateway::start(&lab, config.clone()).unwrap();
+    let first_dir = first.dir().to_owned();
+    drop(first);
+    let second = Gateway::start(&lab, config).unwrap();
+    assert_ne!(second.dir(), first_dir);
+    assert!(second.swanctl(&["--list-conns"]).unwrap().contains("rw:"));
+}
