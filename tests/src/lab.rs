@@ -182,6 +182,12 @@ impl Lab {
         }
         for ns in roles {
             let name = format!("{}-{}", self.id, ns.role());
+            if Path::new("/run/netns").join(&name).exists() {
+                // Left by an earlier, crashed process that had our pid (ids are unique within a
+                // process), so the sweeper took it for alive.
+                kill_namespace_processes(&name);
+                ip(&["netns", "del", &name])?;
+            }
             ip(&["netns", "add", &name])?;
             self.namespaces.push((ns, name.clone()));
             ip_in(&name, &["link", "set", "lo", "up"])?;
