@@ -48,6 +48,8 @@
 //! lab.exec(Ns::Client, &["ping", "-c1", "-W2", "10.99.0.2"]).unwrap();
 //! ```
 
+#![cfg(target_os = "linux")]
+
 mod charon;
 mod cmd;
 mod lab;

@@ -5,6 +5,7 @@
 
 // Shared helpers below are test code too; clippy only exempts `#[test]` functions themselves.
 #![allow(clippy::unwrap_used)]
+#![cfg(target_os = "linux")]
 
 use std::time::{Duration, Instant};
 
