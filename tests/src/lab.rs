@@ -6,10 +6,12 @@
 //! direct:  client(out0) ─────────────────────────────── (out0)gateway(lan0) ── (eth0)lan
 //!          198.51.100.2                                  198.51.100.1  10.99.0.1   10.99.0.2
 //! nat:     client(out0) ── (in0)router(out0) ── (out0)gateway(lan0) ── (eth0)lan
-//!          192.0.2.2        192.0.2.1  198.51.100.2      198.51.100.1  10.99.0.1   10.99.0.2
+//!          192.168.99.2   192.168.99.1  198.51.100.2    198.51.100.1  10.99.0.1   10.99.0.2
 //! ```
 //!
-//! IPv6 runs alongside (2001:db8::/32 outside, fd00:99::/64 on the LAN). The router masquerades
+//! IPv6 runs alongside (2001:db8::/32 outside, fd00:99::/64 on the LAN). The lab avoids
+//! 192.0.2.0/24, which some build hosts use for their own link: a command run in the wrong
+//! namespace then fails instead of reaching the host's network. The router masquerades
 //! (nftables) everything leaving `out0`, so the gateway always sees the client as
 //! [`addr::CLIENT_SEEN_BY_GATEWAY_V4`].
 //!
@@ -45,11 +47,11 @@ pub mod addr {
     /// The client's own IPv6 address without NAT.
     pub const CLIENT_DIRECT_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2);
     /// The client's own IPv4 address behind the NAT router.
-    pub const CLIENT_NATTED_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+    pub const CLIENT_NATTED_V4: Ipv4Addr = Ipv4Addr::new(192, 168, 99, 2);
     /// The client's own IPv6 address behind the NAT router.
     pub const CLIENT_NATTED_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 2);
     /// The NAT router's inside address (the client's default gateway).
-    pub const ROUTER_INSIDE_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    pub const ROUTER_INSIDE_V4: Ipv4Addr = Ipv4Addr::new(192, 168, 99, 1);
     /// The NAT router's inside IPv6 address.
     pub const ROUTER_INSIDE_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 1);
     /// The gateway's LAN-side address.

@@ -673,10 +673,10 @@ fn exec_times_out_and_kills_the_command() {
     // `ip netns pids` inside the namespace lists itself at most.
     assert!(pids.unwrap().split_whitespace().count() <= 1);
     let failed = lab
-        .exec(Ns::Lan, &["ping", "-c1", "-W1", "192.0.2.99"])
+        .exec(Ns::Lan, &["ping", "-c1", "-W1", "10.99.0.99"])
         .unwrap_err();
     assert!(
-        failed.to_string().contains("ping -c1 -W1 192.0.2.99"),
+        failed.to_string().contains("ping -c1 -W1 10.99.0.99"),
         "{failed}"
     );
 }
