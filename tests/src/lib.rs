@@ -13,6 +13,8 @@
 //! - [`Charon`] (alias [`Gateway`]): a strongSwan `charon` with `kernel-libipsec` in one of the
 //!   namespaces, its own mount namespace, config, credentials, vici socket and log.
 //! - [`pki`]: a throw-away CA and certificates for the gateway.
+//! - [`templates`]: ready-made gateway (PSK, EAP-MSCHAPv2 + certificate) and reference-client
+//!   configurations.
 //!
 //! What the strongSwan side does here (5.9.8, `kernel-libipsec`), so tests expect it:
 //! - ESP is always UDP-encapsulated and IKE floats to port 4500 after IKE_SA_INIT: charon fakes
@@ -55,6 +57,7 @@ mod cmd;
 mod lab;
 pub mod pki;
 mod prereq;
+pub mod templates;
 
 use std::io;
 use std::path::PathBuf;

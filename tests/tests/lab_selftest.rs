@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use tern_e2e::pki::{Ca, KeyKind};
 use tern_e2e::{
     Charon, CharonConfig, ChildSaInfo, Gateway, GatewayConfig, Lab, LabConfig, LabError, Ns, addr,
+    templates,
 };
 
 const PSK: &str = "tern-lab-selftest-pre-shared-key-0123456789";
@@ -19,159 +20,12 @@ const EAP_USER: &str = "alice";
 const EAP_PASSWORD: &str = "correct horse battery staple";
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-fn gateway_psk_conf() -> String {
-    format!(
-        r#"
-connections {{
-  rw {{
-    local_addrs = {gw}, {gw6}
-    pools = pool4
-    proposals = aes256-sha256-x25519, default
-    local {{
-      auth = psk
-      id = gw.tern.test
-    }}
-    remote {{
-      auth = psk
-    }}
-    children {{
-      net {{
-        local_ts = {lan}
-        esp_proposals = aes256gcm16, default
-      }}
-    }}
-  }}
-}}
-pools {{
-  pool4 {{
-    addrs = {pool}
-  }}
-}}
-secrets {{
-  ike-any {{
-    secret = "{PSK}"
-  }}
-}}
-"#,
-        gw = addr::GATEWAY_V4,
-        gw6 = addr::GATEWAY_V6,
-        lan = addr::LAN_PREFIX_V4,
-        pool = addr::VIRTUAL_IP_POOL_V4,
-    )
+fn gateway_psk() -> GatewayConfig {
+    templates::gateway_psk(PSK)
 }
 
-fn client_psk_conf() -> String {
-    client_psk_conf_to(&addr::GATEWAY_V4.to_string())
-}
-
-fn client_psk_conf_to(gateway: &str) -> String {
-    format!(
-        r#"
-connections {{
-  lab {{
-    remote_addrs = {gateway}
-    vips = 0.0.0.0
-    proposals = aes256-sha256-x25519
-    local {{
-      auth = psk
-      id = client@tern.test
-    }}
-    remote {{
-      auth = psk
-      id = gw.tern.test
-    }}
-    children {{
-      net {{
-        remote_ts = {lan}
-        esp_proposals = aes256gcm16
-      }}
-    }}
-  }}
-}}
-secrets {{
-  ike-any {{
-    secret = "{PSK}"
-  }}
-}}
-"#,
-        lan = addr::LAN_PREFIX_V4,
-    )
-}
-
-fn gateway_eap_conf() -> String {
-    format!(
-        r#"
-connections {{
-  rw-eap {{
-    local_addrs = {gw}
-    pools = pool4
-    send_cert = always
-    local {{
-      auth = pubkey
-      certs = gw.pem
-      id = gw.tern.test
-    }}
-    remote {{
-      auth = eap-mschapv2
-      eap_id = %any
-    }}
-    children {{
-      net {{
-        local_ts = {lan}
-      }}
-    }}
-  }}
-}}
-pools {{
-  pool4 {{
-    addrs = {pool}
-  }}
-}}
-secrets {{
-  eap-alice {{
-    id = {EAP_USER}
-    secret = "{EAP_PASSWORD}"
-  }}
-}}
-"#,
-        gw = addr::GATEWAY_V4,
-        lan = addr::LAN_PREFIX_V4,
-        pool = addr::VIRTUAL_IP_POOL_V4,
-    )
-}
-
-fn client_eap_conf() -> String {
-    format!(
-        r#"
-connections {{
-  lab {{
-    remote_addrs = {gw}
-    vips = 0.0.0.0
-    local {{
-      auth = eap-mschapv2
-      eap_id = {EAP_USER}
-    }}
-    remote {{
-      auth = pubkey
-      id = gw.tern.test
-    }}
-    children {{
-      net {{
-        remote_ts = {lan}
-      }}
-    }}
-  }}
-}}
-secrets {{
-  eap-alice {{
-    id = {EAP_USER}
-    secret = "{EAP_PASSWORD}"
-  }}
-}}
-"#,
-        gw = addr::GATEWAY_V4,
-        lan = addr::LAN_PREFIX_V4,
-    )
+fn client_psk() -> CharonConfig {
+    templates::strongswan_client_psk(addr::GATEWAY_V4.into(), PSK)
 }
 
 /// Initiates from the strongSwan client, checks both ends list an INSTALLED CHILD_SA, pings the
@@ -193,7 +47,7 @@ fn connect_and_ping_from(
 ) -> ChildSaInfo {
     let started = Instant::now();
     client
-        .swanctl(&["--initiate", "--child", "net", "--timeout", "10"])
+        .swanctl(&["--initiate", "--child", templates::CHILD, "--timeout", "10"])
         .unwrap();
     let at_gateway = gateway.wait_for_child_sa(TIMEOUT).unwrap();
     eprintln!("connected in {:?}: {at_gateway:?}", started.elapsed());
@@ -257,23 +111,8 @@ fn strongswan_client_psk() {
     }
     let started = Instant::now();
     let lab = Lab::new(LabConfig::default()).unwrap();
-    let gateway = Gateway::start(
-        &lab,
-        GatewayConfig {
-            swanctl_conf: gateway_psk_conf(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let client = Charon::start_in(
-        &lab,
-        Ns::Client,
-        CharonConfig {
-            swanctl_conf: client_psk_conf(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let gateway = Gateway::start(&lab, gateway_psk()).unwrap();
+    let client = Charon::start_in(&lab, Ns::Client, client_psk()).unwrap();
     let sa = connect_and_ping(&lab, &gateway, &client);
     assert_eq!(sa.encr_alg, "AES_GCM_16");
     assert_eq!(sa.encr_keysize, Some(256));
@@ -300,25 +139,20 @@ fn strongswan_client_eap_mschapv2_with_gateway_certificate() {
         )
         .unwrap();
     let lab = Lab::new(LabConfig::default()).unwrap();
-    let mut gateway_files = ca.swanctl_files("ca");
-    gateway_files.extend(gw_cert.swanctl_files("gw"));
     let gateway = Gateway::start(
         &lab,
-        GatewayConfig {
-            swanctl_conf: gateway_eap_conf(),
-            files: gateway_files,
-            ..Default::default()
-        },
+        templates::gateway_eap_mschapv2(&ca, &gw_cert, &[(EAP_USER, EAP_PASSWORD)]),
     )
     .unwrap();
     let client = Charon::start_in(
         &lab,
         Ns::Client,
-        CharonConfig {
-            swanctl_conf: client_eap_conf(),
-            files: ca.swanctl_files("ca"),
-            ..Default::default()
-        },
+        templates::strongswan_client_eap_mschapv2(
+            addr::GATEWAY_V4.into(),
+            &ca,
+            EAP_USER,
+            EAP_PASSWORD,
+        ),
     )
     .unwrap();
     let sa = connect_and_ping(&lab, &gateway, &client);
@@ -348,23 +182,8 @@ fn strongswan_client_psk_through_nat_with_small_mtu() {
         .exec(Ns::Client, &["ip", "link", "show", "out0"])
         .unwrap();
     assert!(link.contains("mtu 1280"), "{link}");
-    let gateway = Gateway::start(
-        &lab,
-        GatewayConfig {
-            swanctl_conf: gateway_psk_conf(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let client = Charon::start_in(
-        &lab,
-        Ns::Client,
-        CharonConfig {
-            swanctl_conf: client_psk_conf(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let gateway = Gateway::start(&lab, gateway_psk()).unwrap();
+    let client = Charon::start_in(&lab, Ns::Client, client_psk()).unwrap();
     connect_and_ping(&lab, &gateway, &client);
     // The gateway saw the router's address, so a real NAT sat in between.
     assert!(
@@ -443,23 +262,8 @@ fn nothing_left_after_drop() {
     .unwrap();
     let id = lab.id().to_owned();
     let dir = lab.dir().to_owned();
-    let gateway = Gateway::start(
-        &lab,
-        GatewayConfig {
-            swanctl_conf: gateway_psk_conf(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let client = Charon::start_in(
-        &lab,
-        Ns::Client,
-        CharonConfig {
-            swanctl_conf: client_psk_conf(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let gateway = Gateway::start(&lab, gateway_psk()).unwrap();
+    let client = Charon::start_in(&lab, Ns::Client, client_psk()).unwrap();
     // A stray process the test forgets about: the lab must end it too.
     let mut stray = lab
         .command(Ns::Lan, "sleep", &["600"])
@@ -630,21 +434,11 @@ fn strongswan_client_psk_over_ipv6() {
     }
     let started = Instant::now();
     let lab = Lab::new(LabConfig::default()).unwrap();
-    let gateway = Gateway::start(
-        &lab,
-        GatewayConfig {
-            swanctl_conf: gateway_psk_conf(),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let gateway = Gateway::start(&lab, gateway_psk()).unwrap();
     let client = Charon::start_in(
         &lab,
         Ns::Client,
-        CharonConfig {
-            swanctl_conf: client_psk_conf_to(&addr::GATEWAY_V6.to_string()),
-            ..Default::default()
-        },
+        templates::strongswan_client_psk(addr::GATEWAY_V6.into(), PSK),
     )
     .unwrap();
     connect_and_ping_from(&lab, &gateway, &client, &addr::CLIENT_DIRECT_V6.to_string());
@@ -687,14 +481,16 @@ fn gateway_restarts_in_the_same_lab() {
         return;
     }
     let lab = Lab::new(LabConfig::default()).unwrap();
-    let config = GatewayConfig {
-        swanctl_conf: gateway_psk_conf(),
-        ..Default::default()
-    };
+    let config = gateway_psk();
     let first = Gateway::start(&lab, config.clone()).unwrap();
     let first_dir = first.dir().to_owned();
     drop(first);
     let second = Gateway::start(&lab, config).unwrap();
     assert_ne!(second.dir(), first_dir);
-    assert!(second.swanctl(&["--list-conns"]).unwrap().contains("rw:"));
+    assert!(
+        second
+            .swanctl(&["--list-conns"])
+            .unwrap()
+            .contains(&format!("{}:", templates::CONNECTION))
+    );
 }
