@@ -30,24 +30,25 @@
 //!   gateway accepts that. charon announces its other addresses (MOBIKE `ADDITIONAL_*_ADDRESS`),
 //!   IPv6 ones included.
 //!
-//! A whole test:
+//! A whole test (Tern's client would replace the `run_in` part):
 //!
 //! ```no_run
+//! use std::net::UdpSocket;
 //! use std::time::Duration;
-//! use tern_e2e::{Gateway, GatewayConfig, Lab, LabConfig, Ns};
+//! use tern_e2e::{Gateway, Lab, LabConfig, Ns, addr, templates};
 //!
 //! if !tern_e2e::should_run("my_test") {
 //!     return;
 //! }
-//! let lab = Lab::new(LabConfig::default()).unwrap();
-//! let gateway = Gateway::start(&lab, GatewayConfig {
-//!     swanctl_conf: "connections { } secrets { }".into(),
-//!     ..GatewayConfig::default()
-//! }).unwrap();
-//! // … drive a client in `Ns::Client`, e.g. with `lab.run_in(Ns::Client, || …)` …
+//! let lab = Lab::new(LabConfig { nat: true, ..LabConfig::default() }).unwrap();
+//! let gateway = Gateway::start(&lab, templates::gateway_psk("a-long-test-secret")).unwrap();
+//! let socket = lab.run_in(Ns::Client, || UdpSocket::bind("0.0.0.0:0")).unwrap().unwrap();
+//! socket.connect((addr::GATEWAY_V4, 500)).unwrap();
+//! // … drive Tern's IKE core over `socket` (any thread) …
 //! let sa = gateway.wait_for_child_sa(Duration::from_secs(10)).unwrap();
-//! assert_eq!(sa.state, "INSTALLED");
-//! lab.exec(Ns::Client, &["ping", "-c1", "-W2", "10.99.0.2"]).unwrap();
+//! assert_eq!(sa.remote_host, addr::CLIENT_SEEN_BY_GATEWAY_V4.to_string());
+//! // On failure (panic), the gateway's log is printed when `gateway` drops; the lab then
+//! // removes its namespaces and processes.
 //! ```
 
 #![cfg(target_os = "linux")]
