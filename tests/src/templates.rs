@@ -1,5 +1,5 @@
 //! Ready-made charon configurations: the gateway setups Tern is tested against, and strongSwan
-//! clients that show what a working peer does. All use the [`addr`](crate::addr) of the lab.
+//! clients that show what a working peer does. All use the [`addr`] of the lab.
 //!
 //! The gateway connection is always named [`CONNECTION`] with one child [`CHILD`] that offers
 //! the LAN ([`addr::LAN_PREFIX_V4`]) and hands out virtual IPs from
