@@ -494,3 +494,79 @@ fn gateway_restarts_in_the_same_lab() {
             .contains(&format!("{}:", templates::CONNECTION))
     );
 }
+
+/// A hand-built IKE_SA_INIT request (AES-GCM-16-256, PRF-HMAC-SHA2-256, Curve25519) from
+/// initiator SPI `spi_i`: enough for charon to answer.
+fn minimal_ike_sa_init(spi_i: [u8; 8]) -> Vec<u8> {
+    let mut transforms = Vec::new();
+    // ENCR (1) AES-GCM-16 (20) with a key-length attribute (TV, type 14) of 256 bits.
+    transforms.extend([3, 0, 0, 12, 1, 0, 0, 20, 0x80, 14, 1, 0]);
+    transforms.extend([3, 0, 0, 8, 2, 0, 0, 5]); // PRF (2) HMAC-SHA2-256 (5)
+    transforms.extend([0, 0, 0, 8, 4, 0, 0, 31]); // DH (4) Curve25519 (31), last
+    let proposal_len = u16::try_from(8 + transforms.len()).unwrap();
+    let mut sa = vec![34, 0];
+    sa.extend((4 + proposal_len).to_be_bytes());
+    sa.extend([0, 0]); // last proposal, reserved
+    sa.extend(proposal_len.to_be_bytes());
+    sa.extend([1, 1, 0, 3]); // proposal 1, protocol IKE, no SPI, 3 transforms
+    sa.extend(transforms);
+    let mut ke = vec![40, 0, 0, 40, 0, 31, 0, 0];
+    ke.push(9); // the Curve25519 base point: a valid public value
+    ke.extend([0u8; 31]);
+    let mut nonce = vec![0, 0, 0, 36];
+    nonce.extend([0x5a; 32]);
+    let mut message = Vec::new();
+    message.extend(spi_i);
+    message.extend([0u8; 8]); // responder SPI
+    message.extend([33, 0x20, 34, 0x08]); // next: SA, version 2.0, IKE_SA_INIT, initiator
+    message.extend([0u8; 4]); // message ID
+    let length = u32::try_from(28 + sa.len() + ke.len() + nonce.len()).unwrap();
+    message.extend(length.to_be_bytes());
+    message.extend(sa);
+    message.extend(ke);
+    message.extend(nonce);
+    message
+}
+
+#[test]
+fn raw_ike_from_a_socket_in_the_client_namespace() {
+    if !tern_e2e::should_run("raw_ike_from_a_socket_in_the_client_namespace") {
+        return;
+    }
+    let lab = Lab::new(LabConfig {
+        nat: true,
+        ..LabConfig::default()
+    })
+    .unwrap();
+    let gateway = Gateway::start(&lab, gateway_psk()).unwrap();
+    // Bound inside the client namespace, used from this thread.
+    let socket = lab
+        .run_in(Ns::Client, || std::net::UdpSocket::bind("0.0.0.0:500"))
+        .unwrap()
+        .unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let spi_i = *b"tern-e2e";
+    socket
+        .send_to(&minimal_ike_sa_init(spi_i), (addr::GATEWAY_V4, 500))
+        .unwrap();
+    let mut reply = [0u8; 2048];
+    let (n, from) = socket.recv_from(&mut reply).unwrap();
+    assert_eq!(from, (addr::GATEWAY_V4, 500).into());
+    assert!(n >= 28, "{n} bytes");
+    assert_eq!(reply[..8], spi_i, "our SPI echoed");
+    assert_ne!(reply[8..16], [0u8; 8], "responder chose an SPI");
+    assert_eq!(reply[18], 34, "IKE_SA_INIT");
+    assert_eq!(reply[19] & 0x20, 0x20, "a response");
+    let log = gateway.log();
+    assert!(
+        log.contains("selected proposal: IKE:AES_GCM_16_256/PRF_HMAC_SHA2_256/CURVE_25519"),
+        "gateway chose our proposal"
+    );
+    // The router's NAT changed the source the gateway saw.
+    assert!(log.contains(&format!(
+        "{} is initiating an IKE_SA",
+        addr::CLIENT_SEEN_BY_GATEWAY_V4
+    )));
+}
