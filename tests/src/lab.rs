@@ -320,6 +320,16 @@ impl Lab {
         }
     }
 
+    /// The client's own IPv6 address (behind the router with NAT).
+    #[must_use]
+    pub fn client_v6(&self) -> std::net::Ipv6Addr {
+        if self.config.nat {
+            addr::CLIENT_NATTED_V6
+        } else {
+            addr::CLIENT_DIRECT_V6
+        }
+    }
+
     /// The name of namespace `ns`, for `ip netns exec` and friends.
     ///
     /// # Errors
@@ -385,7 +395,10 @@ impl Lab {
 
     /// Runs `f` on a new thread that has entered namespace `ns`, and returns its result. Sockets
     /// created inside stay in that namespace after the thread ends, so they may be returned and
-    /// used from any thread. A panic in `f` is passed on to the caller.
+    /// used from any thread; the same holds for a TUN device opened there (`/dev/net/tun`
+    /// creates its interface in the namespace of the thread that opens it). Only the network
+    /// namespace changes: files and mounts are the test process's own. A panic in `f` is passed
+    /// on to the caller.
     ///
     /// ```no_run
     /// # let lab = tern_e2e::Lab::new(Default::default()).unwrap();
