@@ -1,0 +1,201 @@
+//! Ready-made charon configurations: the gateway setups Tern is tested against, and strongSwan
+//! clients that show what a working peer does. All use the [`addr`] of the lab.
+//!
+//! The gateway connection is always named [`CONNECTION`] with one child [`CHILD`] that offers
+//! the LAN ([`addr::LAN_PREFIX_V4`]) and hands out virtual IPs from
+//! [`addr::VIRTUAL_IP_POOL_V4`]; its identity is [`GATEWAY_ID`]. It listens on both
+//! [`addr::GATEWAY_V4`] and [`addr::GATEWAY_V6`].
+//!
+//! ```no_run
+//! use tern_e2e::{templates, Charon, Gateway, Lab, LabConfig, Ns};
+//!
+//! let lab = Lab::new(LabConfig::default()).unwrap();
+//! let gateway = Gateway::start(&lab, templates::gateway_psk("a-long-test-secret")).unwrap();
+//! let client = Charon::start_in(
+//!     &lab,
+//!     Ns::Client,
+//!     templates::strongswan_client_psk(tern_e2e::addr::GATEWAY_V4.into(), "a-long-test-secret"),
+//! )
+//! .unwrap();
+//! client.swanctl(&["--initiate", "--child", templates::CHILD, "--timeout", "10"]).unwrap();
+//! ```
+//!
+//! Secrets and names are placed inside double quotes in `swanctl.conf`: they must not contain
+//! `"` or a backslash.
+
+use std::net::IpAddr;
+
+use crate::addr;
+use crate::charon::CharonConfig;
+use crate::pki::{Ca, IssuedCert};
+
+/// The gateway's IKE identity (also a DNS SAN of certificates made for it).
+pub const GATEWAY_ID: &str = "gw.tern.test";
+/// The gateway's connection name (`swanctl --terminate --ike rw`).
+pub const CONNECTION: &str = "rw";
+/// The name of the gateway's (and the reference clients') CHILD_SA configuration.
+pub const CHILD: &str = "net";
+/// The file name of the gateway certificate in its swanctl directory (`x509/gw.pem`).
+pub const GATEWAY_CERT: &str = "gw";
+
+fn pool_and_child() -> String {
+    format!(
+        "    pools = pool4\n\
+         \x20   children {{\n\
+         \x20     {CHILD} {{\n\
+         \x20       local_ts = {lan}\n\
+         \x20       esp_proposals = aes256gcm16, aes128gcm16, default\n\
+         \x20     }}\n\
+         \x20   }}\n",
+        lan = addr::LAN_PREFIX_V4
+    )
+}
+
+fn pools() -> String {
+    format!(
+        "pools {{\n  pool4 {{\n    addrs = {}\n  }}\n}}\n",
+        addr::VIRTUAL_IP_POOL_V4
+    )
+}
+
+/// A gateway that authenticates itself and every client with the pre-shared key `psk`
+/// (any client identity).
+#[must_use]
+pub fn gateway_psk(psk: &str) -> CharonConfig {
+    let swanctl_conf = format!(
+        "connections {{\n\
+         \x20 {CONNECTION} {{\n\
+         \x20   local_addrs = {gw4}, {gw6}\n\
+         \x20   proposals = aes256-sha256-x25519, default\n\
+         \x20   local {{\n\
+         \x20     auth = psk\n\
+         \x20     id = {GATEWAY_ID}\n\
+         \x20   }}\n\
+         \x20   remote {{\n\
+         \x20     auth = psk\n\
+         \x20   }}\n\
+         {child}\
+         \x20 }}\n\
+         }}\n\
+         {pools}\
+         secrets {{\n\
+         \x20 ike-any {{\n\
+         \x20   secret = \"{psk}\"\n\
+         \x20 }}\n\
+         }}\n",
+        gw4 = addr::GATEWAY_V4,
+        gw6 = addr::GATEWAY_V6,
+        child = pool_and_child(),
+        pools = pools(),
+    );
+    CharonConfig {
+        swanctl_conf,
+        ..CharonConfig::default()
+    }
+}
+
+/// A gateway that proves itself with `cert` (issued by `ca`, sent always) and authenticates
+/// clients with EAP-MSCHAPv2 against `users` (name, password); any IKE identity is accepted,
+/// since clients often use their IP address there.
+#[must_use]
+pub fn gateway_eap_mschapv2(ca: &Ca, cert: &IssuedCert, users: &[(&str, &str)]) -> CharonConfig {
+    let mut secrets = String::new();
+    for (n, (user, password)) in users.iter().enumerate() {
+        secrets.push_str(&format!(
+            "  eap-{n} {{\n    id = \"{user}\"\n    secret = \"{password}\"\n  }}\n"
+        ));
+    }
+    let swanctl_conf = format!(
+        "connections {{\n\
+         \x20 {CONNECTION} {{\n\
+         \x20   local_addrs = {gw4}, {gw6}\n\
+         \x20   send_cert = always\n\
+         \x20   local {{\n\
+         \x20     auth = pubkey\n\
+         \x20     certs = {GATEWAY_CERT}.pem\n\
+         \x20     id = {GATEWAY_ID}\n\
+         \x20   }}\n\
+         \x20   remote {{\n\
+         \x20     auth = eap-mschapv2\n\
+         \x20     eap_id = %any\n\
+         \x20   }}\n\
+         {child}\
+         \x20 }}\n\
+         }}\n\
+         {pools}\
+         secrets {{\n\
+         {secrets}\
+         }}\n",
+        gw4 = addr::GATEWAY_V4,
+        gw6 = addr::GATEWAY_V6,
+        child = pool_and_child(),
+        pools = pools(),
+    );
+    let mut files = ca.swanctl_files("ca");
+    files.extend(cert.swanctl_files(GATEWAY_CERT));
+    CharonConfig {
+        swanctl_conf,
+        files,
+        ..CharonConfig::default()
+    }
+}
+
+fn client(gateway: IpAddr, local: &str, remote: &str, secrets: &str) -> String {
+    format!(
+        "connections {{\n\
+         \x20 lab {{\n\
+         \x20   remote_addrs = {gateway}\n\
+         \x20   vips = 0.0.0.0\n\
+         \x20   local {{\n{local}\x20   }}\n\
+         \x20   remote {{\n{remote}\x20   }}\n\
+         \x20   children {{\n\
+         \x20     {CHILD} {{\n\
+         \x20       remote_ts = {lan}\n\
+         \x20     }}\n\
+         \x20   }}\n\
+         \x20 }}\n\
+         }}\n\
+         secrets {{\n{secrets}}}\n",
+        lan = addr::LAN_PREFIX_V4,
+    )
+}
+
+/// A strongSwan client (connection `lab`, child [`CHILD`]) that asks for a virtual IP and the
+/// LAN, authenticating with `psk` as `client@tern.test`. Start it with
+/// `swanctl --initiate --child net`.
+#[must_use]
+pub fn strongswan_client_psk(gateway: IpAddr, psk: &str) -> CharonConfig {
+    let swanctl_conf = client(
+        gateway,
+        "      auth = psk\n      id = client@tern.test\n",
+        &format!("      auth = psk\n      id = {GATEWAY_ID}\n"),
+        &format!("  ike-any {{\n    secret = \"{psk}\"\n  }}\n"),
+    );
+    CharonConfig {
+        swanctl_conf,
+        ..CharonConfig::default()
+    }
+}
+
+/// A strongSwan client that checks the gateway's certificate against `ca` and
+/// authenticates with EAP-MSCHAPv2 as `user` (its IKE identity stays its IP address, as
+/// strongSwan does by default).
+#[must_use]
+pub fn strongswan_client_eap_mschapv2(
+    gateway: IpAddr,
+    ca: &Ca,
+    user: &str,
+    password: &str,
+) -> CharonConfig {
+    let swanctl_conf = client(
+        gateway,
+        &format!("      auth = eap-mschapv2\n      eap_id = \"{user}\"\n"),
+        &format!("      auth = pubkey\n      id = {GATEWAY_ID}\n"),
+        &format!("  eap-user {{\n    id = \"{user}\"\n    secret = \"{password}\"\n  }}\n"),
+    );
+    CharonConfig {
+        swanctl_conf,
+        files: ca.swanctl_files("ca"),
+        ..CharonConfig::default()
+    }
+}
