@@ -140,6 +140,8 @@ const LAB_PACKAGES: &[&str] = &[
     "iputils-ping",
     "nftables",
     "util-linux",
+    "openssl",
+    "tcpdump",
     "strongswan-charon",
     "strongswan-swanctl",
     "strongswan-pki",
