@@ -3,11 +3,13 @@
 //!
 //! Room and rules:
 //! - The only crate that does I/O for the tunnel; per-OS code lives only under
-//!   `src/platform/{linux,windows,macos}/`.
-//! - Trusts nothing from its IPC clients: validates every request and profile.
-//! - Journals every system change before making it, and undoes it on disconnect, shutdown and
-//!   start-up after a crash.
+//!   `src/platform/{linux,windows,macos}/`, behind the traits in [`platform`].
+//! - Trusts nothing from its IPC clients ([`ipc_server`]): validates every request and profile.
+//! - [`platform`] journals every system change before making it, so a crash never leaves the
+//!   machine misconfigured for longer than the next start-up's
+//!   [`platform::NetworkConfigurator::recover`]; disconnect and shutdown undo it too.
 
 #[cfg(unix)]
 pub mod ipc_server;
 pub mod logbuf;
+pub mod platform;
