@@ -65,6 +65,8 @@ pub struct LinuxConfig {
     pub fwmark: u32,
     /// Priority of the first policy rule (three consecutive priorities are used).
     pub rule_priority: u32,
+    /// D-Bus address of the system bus; `None` means the standard one (tests use a private bus).
+    pub system_bus: Option<String>,
 }
 
 impl Default for LinuxConfig {
@@ -76,6 +78,7 @@ impl Default for LinuxConfig {
             table: DEFAULT_TABLE_AND_MARK,
             fwmark: DEFAULT_TABLE_AND_MARK,
             rule_priority: DEFAULT_RULE_PRIORITY,
+            system_bus: None,
         }
     }
 }
@@ -360,15 +363,16 @@ impl LinuxConfigurator {
         full: bool,
     ) -> Result<DnsMethod, PlatformError> {
         let settings = dns::sanitize(settings);
+        let bus = self.config.system_bus.as_deref();
         let resolved = match backend {
-            DnsBackend::SystemdResolved => Some(dns::Resolved::connect().await?.ok_or_else(
+            DnsBackend::SystemdResolved => Some(dns::Resolved::connect(bus).await?.ok_or_else(
                 || PlatformError::Dns {
                     what: "systemd-resolved".into(),
                     source: "org.freedesktop.resolve1 is not on the system bus".into(),
                 },
             )?),
             DnsBackend::Auto if resolv_conf::points_at_resolved(&self.config.resolv_conf) => {
-                dns::Resolved::connect().await.unwrap_or_else(|error| {
+                dns::Resolved::connect(bus).await.unwrap_or_else(|error| {
                     tracing::info!(%error, "no system bus; falling back to resolv.conf");
                     None
                 })
@@ -401,11 +405,13 @@ impl LinuxConfigurator {
             Change::Address { .. } | Change::Route(_) | Change::Rule(_) => {
                 self.netlink()?.remove(change).await
             }
-            Change::ResolvedLink { index, .. } => match dns::Resolved::connect().await? {
-                Some(resolved) => resolved.revert_link(*index).await,
-                // resolved is gone: so are its runtime per-link settings.
-                None => Ok(()),
-            },
+            Change::ResolvedLink { index, .. } => {
+                match dns::Resolved::connect(self.config.system_bus.as_deref()).await? {
+                    Some(resolved) => resolved.revert_link(*index).await,
+                    // resolved is gone: so are its runtime per-link settings.
+                    None => Ok(()),
+                }
+            }
             Change::ResolvConf {
                 path,
                 original,
