@@ -384,6 +384,43 @@ fn crash_recovery_restores_the_snapshot() {
     });
 }
 
+#[test]
+fn recovery_never_touches_an_interface_that_reused_the_index() {
+    if !privileged("recovery_never_touches_an_interface_that_reused_the_index") {
+        return;
+    }
+    in_netns(|| async {
+        let handle = netlink();
+        let uplink = set_up_host(&handle).await;
+        let dirs = test_dirs();
+        let before = snapshot(&handle).await;
+        // As after a reboot: the journal names "tern0", but its index now belongs to the uplink,
+        // which has exactly the journaled address.
+        let journal =
+            ternd::platform::journal::Journal::<Change>::new(config(&dirs).journal_path());
+        journal
+            .record(&Change::Address {
+                interface: "tern0".into(),
+                index: uplink,
+                address: addr("192.0.2.10/24"),
+            })
+            .unwrap();
+        journal
+            .record(&Change::ResolvedLink {
+                interface: "tern0".into(),
+                index: uplink,
+            })
+            .unwrap();
+        let mut net = LinuxConfigurator::new(LinuxConfig {
+            // Would fail loudly if recovery tried to reach resolved for this entry.
+            system_bus: Some("unix:path=/nonexistent/tern-test-bus".into()),
+            ..config(&dirs)
+        });
+        assert_eq!(net.recover().await.unwrap().undone, 2);
+        assert_same(&before, &snapshot(&handle).await);
+    });
+}
+
 /// An IPv4/UDP packet with a valid header checksum and no UDP checksum (allowed for IPv4).
 fn udp_packet(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, payload: &[u8]) -> Vec<u8> {
     let total = u16::try_from(20 + 8 + payload.len()).unwrap();

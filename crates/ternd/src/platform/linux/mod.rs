@@ -400,8 +400,28 @@ impl LinuxConfigurator {
         Ok(DnsMethod::ResolvConf(path))
     }
 
+    /// Whether the interface a journal entry names is still the one it meant. Interface indexes
+    /// are reused after a reboot: an entry must never touch another interface's settings.
+    async fn same_interface(&mut self, index: u32, name: &str) -> Result<bool, PlatformError> {
+        let current = self.netlink()?.link_name(index).await?;
+        if current.as_deref() != Some(name) {
+            tracing::debug!(index, name, ?current, "journaled interface is gone");
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
     async fn undo(&mut self, change: &Change) -> Result<(), PlatformError> {
         match change {
+            Change::Address {
+                interface, index, ..
+            }
+            | Change::ResolvedLink { interface, index }
+                if !self.same_interface(*index, interface).await? =>
+            {
+                // Gone with its interface: addresses, and resolved's per-link settings.
+                Ok(())
+            }
             Change::Address { .. } | Change::Route(_) | Change::Rule(_) => {
                 self.netlink()?.remove(change).await
             }
