@@ -385,6 +385,32 @@ fn crash_recovery_restores_the_snapshot() {
 }
 
 #[test]
+fn dns_failure_undoes_the_routes_already_made() {
+    if !privileged("dns_failure_undoes_the_routes_already_made") {
+        return;
+    }
+    in_netns(|| async {
+        let handle = netlink();
+        set_up_host(&handle).await;
+        let tun = tun("terndns0");
+        let dirs = test_dirs();
+        let before = snapshot(&handle).await;
+        let mut net = LinuxConfigurator::new(LinuxConfig {
+            // Its directory does not exist: the rewrite fails after the routes are in place.
+            resolv_conf: dirs.state.join("no-such-dir/resolv.conf"),
+            ..config(&dirs)
+        });
+        let error = net
+            .apply(&plan(&tun, RoutingMode::Full, &[addr("10.9.0.2/32")]))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, PlatformError::ResolvConf { .. }), "{error}");
+        assert_same(&before, &snapshot(&handle).await);
+        assert!(net.journaled().unwrap().is_empty());
+    });
+}
+
+#[test]
 fn recovery_never_touches_an_interface_that_reused_the_index() {
     if !privileged("recovery_never_touches_an_interface_that_reused_the_index") {
         return;
