@@ -313,10 +313,8 @@ impl LinuxConfigurator {
             Change::Address { .. } | Change::Route(_) | Change::Rule(_) => {
                 self.netlink()?.add(&change).await
             }
-            Change::ResolvedLink { .. } | Change::ResolvConf { .. } => {
-                // DNS changes are made by `apply_dns` right after journaling.
-                Ok(())
-            }
+            // DNS changes are journaled and made by `apply_dns`, never passed here.
+            Change::ResolvedLink { .. } | Change::ResolvConf { .. } => Ok(()),
         };
         if let Err(error) = result {
             let mut entries = self.journal.entries()?;
@@ -343,11 +341,13 @@ impl LinuxConfigurator {
             (None, _) | (Some(_), DnsBackend::Disabled) => DnsMethod::Unchanged,
             (Some(settings), backend) => {
                 let full = matches!(plan.routing, RoutingMode::Full);
-                count += 1;
                 self.apply_dns(plan, settings, backend.clone(), full)
                     .await?
             }
         };
+        if dns != DnsMethod::Unchanged {
+            count += 1;
+        }
         Ok(Applied {
             socket_bypass: SocketBypass::Fwmark(self.config.fwmark),
             dns,
@@ -363,6 +363,11 @@ impl LinuxConfigurator {
         full: bool,
     ) -> Result<DnsMethod, PlatformError> {
         let settings = dns::sanitize(settings);
+        if settings.servers.is_empty() {
+            // Nothing usable was pushed: keep the system's DNS rather than leave it with none.
+            tracing::warn!("no usable DNS server pushed; DNS left unchanged");
+            return Ok(DnsMethod::Unchanged);
+        }
         let bus = self.config.system_bus.as_deref();
         let resolved = match backend {
             DnsBackend::SystemdResolved => Some(dns::Resolved::connect(bus).await?.ok_or_else(
