@@ -18,6 +18,13 @@ pub mod journal;
 #[cfg(target_os = "linux")]
 pub mod linux;
 
+/// This OS's network configurator.
+#[cfg(target_os = "linux")]
+pub type SystemNetwork = linux::LinuxConfigurator;
+/// This OS's TUN device.
+#[cfg(target_os = "linux")]
+pub type SystemTun = linux::LinuxTun;
+
 use std::future::Future;
 use std::io;
 use std::net::IpAddr;
@@ -130,7 +137,8 @@ pub struct TunnelNetworkPlan {
 }
 
 /// How the tunnel's own UDP sockets (IKE and ESP-in-UDP) must be set up so their packets go
-/// around the tunnel instead of into it.
+/// around the tunnel instead of into it. (Windows and macOS will add "bind to the physical
+/// interface", `IP_UNICAST_IF` / `IP_BOUND_IF`, when their configurators land.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SocketBypass {
     /// Nothing to do: the routes already exclude the gateway.

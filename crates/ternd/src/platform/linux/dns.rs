@@ -100,9 +100,15 @@ pub struct Resolved {
 }
 
 impl Resolved {
-    /// Connects to the system bus; `Ok(None)` when resolved is not running there.
-    pub async fn connect() -> Result<Option<Self>, PlatformError> {
-        let bus = zbus::Connection::system()
+    /// Connects to the system bus (or the bus at `address`); `Ok(None)` when resolved is not
+    /// running there.
+    pub async fn connect(address: Option<&str>) -> Result<Option<Self>, PlatformError> {
+        let builder = match address {
+            Some(address) => zbus::connection::Builder::address(address),
+            None => zbus::connection::Builder::system(),
+        };
+        let bus = builder
+            .build()
             .await
             .map_err(dns_error("connect to the system bus"))?;
         Self::on(bus).await

@@ -65,6 +65,8 @@ pub struct LinuxConfig {
     pub fwmark: u32,
     /// Priority of the first policy rule (three consecutive priorities are used).
     pub rule_priority: u32,
+    /// D-Bus address of the system bus; `None` means the standard one (tests use a private bus).
+    pub system_bus: Option<String>,
 }
 
 impl Default for LinuxConfig {
@@ -76,6 +78,7 @@ impl Default for LinuxConfig {
             table: DEFAULT_TABLE_AND_MARK,
             fwmark: DEFAULT_TABLE_AND_MARK,
             rule_priority: DEFAULT_RULE_PRIORITY,
+            system_bus: None,
         }
     }
 }
@@ -310,10 +313,8 @@ impl LinuxConfigurator {
             Change::Address { .. } | Change::Route(_) | Change::Rule(_) => {
                 self.netlink()?.add(&change).await
             }
-            Change::ResolvedLink { .. } | Change::ResolvConf { .. } => {
-                // DNS changes are made by `apply_dns` right after journaling.
-                Ok(())
-            }
+            // DNS changes are journaled and made by `apply_dns`, never passed here.
+            Change::ResolvedLink { .. } | Change::ResolvConf { .. } => Ok(()),
         };
         if let Err(error) = result {
             let mut entries = self.journal.entries()?;
@@ -340,11 +341,13 @@ impl LinuxConfigurator {
             (None, _) | (Some(_), DnsBackend::Disabled) => DnsMethod::Unchanged,
             (Some(settings), backend) => {
                 let full = matches!(plan.routing, RoutingMode::Full);
-                count += 1;
                 self.apply_dns(plan, settings, backend.clone(), full)
                     .await?
             }
         };
+        if dns != DnsMethod::Unchanged {
+            count += 1;
+        }
         Ok(Applied {
             socket_bypass: SocketBypass::Fwmark(self.config.fwmark),
             dns,
@@ -360,15 +363,21 @@ impl LinuxConfigurator {
         full: bool,
     ) -> Result<DnsMethod, PlatformError> {
         let settings = dns::sanitize(settings);
+        if settings.servers.is_empty() {
+            // Nothing usable was pushed: keep the system's DNS rather than leave it with none.
+            tracing::warn!("no usable DNS server pushed; DNS left unchanged");
+            return Ok(DnsMethod::Unchanged);
+        }
+        let bus = self.config.system_bus.as_deref();
         let resolved = match backend {
-            DnsBackend::SystemdResolved => Some(dns::Resolved::connect().await?.ok_or_else(
+            DnsBackend::SystemdResolved => Some(dns::Resolved::connect(bus).await?.ok_or_else(
                 || PlatformError::Dns {
                     what: "systemd-resolved".into(),
                     source: "org.freedesktop.resolve1 is not on the system bus".into(),
                 },
             )?),
             DnsBackend::Auto if resolv_conf::points_at_resolved(&self.config.resolv_conf) => {
-                dns::Resolved::connect().await.unwrap_or_else(|error| {
+                dns::Resolved::connect(bus).await.unwrap_or_else(|error| {
                     tracing::info!(%error, "no system bus; falling back to resolv.conf");
                     None
                 })
@@ -396,16 +405,38 @@ impl LinuxConfigurator {
         Ok(DnsMethod::ResolvConf(path))
     }
 
+    /// Whether the interface a journal entry names is still the one it meant. Interface indexes
+    /// are reused after a reboot: an entry must never touch another interface's settings.
+    async fn same_interface(&mut self, index: u32, name: &str) -> Result<bool, PlatformError> {
+        let current = self.netlink()?.link_name(index).await?;
+        if current.as_deref() != Some(name) {
+            tracing::debug!(index, name, ?current, "journaled interface is gone");
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
     async fn undo(&mut self, change: &Change) -> Result<(), PlatformError> {
         match change {
+            Change::Address {
+                interface, index, ..
+            }
+            | Change::ResolvedLink { interface, index }
+                if !self.same_interface(*index, interface).await? =>
+            {
+                // Gone with its interface: addresses, and resolved's per-link settings.
+                Ok(())
+            }
             Change::Address { .. } | Change::Route(_) | Change::Rule(_) => {
                 self.netlink()?.remove(change).await
             }
-            Change::ResolvedLink { index, .. } => match dns::Resolved::connect().await? {
-                Some(resolved) => resolved.revert_link(*index).await,
-                // resolved is gone: so are its runtime per-link settings.
-                None => Ok(()),
-            },
+            Change::ResolvedLink { index, .. } => {
+                match dns::Resolved::connect(self.config.system_bus.as_deref()).await? {
+                    Some(resolved) => resolved.revert_link(*index).await,
+                    // resolved is gone: so are its runtime per-link settings.
+                    None => Ok(()),
+                }
+            }
             Change::ResolvConf {
                 path,
                 original,

@@ -4,7 +4,9 @@
 use std::io;
 use std::net::IpAddr;
 
+use futures::TryStreamExt;
 use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::packet_route::link::LinkAttribute;
 use rtnetlink::packet_route::route::{RouteMessage, RouteScope, RouteType};
 use rtnetlink::packet_route::rule::{RuleAction, RuleAttribute, RuleFlags, RuleMessage};
 use rtnetlink::{Handle, RouteMessageBuilder};
@@ -101,6 +103,25 @@ impl Netlink {
             }
             Err(source) => Err(PlatformError::Network {
                 what: format!("remove {change}"),
+                source: Box::new(source),
+            }),
+        }
+    }
+}
+
+impl Netlink {
+    /// The name of the interface with this index, or `None` if there is none.
+    pub(super) async fn link_name(&self, index: u32) -> Result<Option<String>, PlatformError> {
+        let mut links = self.handle.link().get().match_index(index).execute();
+        match links.try_next().await {
+            Ok(Some(link)) => Ok(link.attributes.into_iter().find_map(|a| match a {
+                LinkAttribute::IfName(name) => Some(name),
+                _ => None,
+            })),
+            Ok(None) => Ok(None),
+            Err(error) if already_gone(&error) => Ok(None),
+            Err(source) => Err(PlatformError::Network {
+                what: format!("look up interface {index}"),
                 source: Box::new(source),
             }),
         }

@@ -113,14 +113,14 @@ pub fn network_changes(
         if suppress {
             changes.push(Change::Rule(RuleSpec {
                 family,
-                priority: config.rule_priority + 1,
+                priority: config.rule_priority.saturating_add(1),
                 table: MAIN_TABLE,
                 matcher: RuleMatch::SuppressPrefixLength(0),
             }));
         }
         changes.push(Change::Rule(RuleSpec {
             family,
-            priority: config.rule_priority + 2,
+            priority: config.rule_priority.saturating_add(2),
             table: config.table,
             matcher: RuleMatch::NotFwmark(config.fwmark),
         }));
