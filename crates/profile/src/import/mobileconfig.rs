@@ -134,6 +134,7 @@ fn check_xml_depth(xml: &[u8]) -> Result<(), ImportError> {
     let mut depth = 0usize;
     let mut rest = xml;
     while let Some(start) = rest.iter().position(|b| *b == b'<') {
+        check_entity_references(&rest[..start])?;
         let tag = &rest[start + 1..];
         let (skip_to, terminator): (&[u8], &str) = if tag.starts_with(b"!--") {
             (b"-->", "comment")
@@ -145,16 +146,22 @@ fn check_xml_depth(xml: &[u8]) -> Result<(), ImportError> {
             // A declaration; a DOCTYPE's internal subset ends with `]>`.
             let bracket = tag.iter().position(|b| *b == b'[');
             let close = tag.iter().position(|b| *b == b'>');
-            match (bracket, close) {
-                (Some(b), Some(c)) if b < c => (b"]>", "DOCTYPE"),
-                _ => (b">", "declaration"),
+            if matches!((bracket, close), (Some(b), Some(c)) if b < c) {
+                // Entity declarations: no real profile has them, and the XML reader would
+                // silently turn references to them into nothing.
+                return Err(ImportError::Malformed {
+                    format: "XML property list",
+                    detail: "DTD internal subsets (entity declarations) are not allowed".into(),
+                });
             }
+            (b">", "declaration")
         } else {
             (b">", "tag")
         };
         let end = find(tag, skip_to).ok_or_else(|| unterminated(terminator))?;
         let element = &tag[..end];
         if terminator == "tag" {
+            check_entity_references(element)?;
             let (closing, body) = match element.strip_prefix(b"/") {
                 Some(body) => (true, body),
                 None => (false, element),
@@ -174,6 +181,30 @@ fn check_xml_depth(xml: &[u8]) -> Result<(), ImportError> {
             }
         }
         rest = &tag[end + skip_to.len()..];
+    }
+    Ok(())
+}
+
+/// Refuses entity references other than XML's five and character references: the XML reader
+/// would replace an undefined one with nothing, silently changing a value.
+fn check_entity_references(text: &[u8]) -> Result<(), ImportError> {
+    let mut rest = text;
+    while let Some(amp) = rest.iter().position(|b| *b == b'&') {
+        let after = &rest[amp + 1..];
+        let end = after.iter().position(|b| *b == b';').unwrap_or(after.len());
+        let name = &after[..end];
+        let predefined = matches!(name, b"lt" | b"gt" | b"amp" | b"quot" | b"apos");
+        let character = name.first() == Some(&b'#');
+        if !predefined && !character {
+            return Err(ImportError::Malformed {
+                format: "XML property list",
+                detail: format!(
+                    "entity reference `&{};` is not allowed",
+                    String::from_utf8_lossy(&name[..name.len().min(32)])
+                ),
+            });
+        }
+        rest = &after[end..];
     }
     Ok(())
 }
