@@ -82,14 +82,14 @@ impl ProfileStore {
     /// The store in the platform's configuration directory (`$TERN_CONFIG_DIR/profiles` when
     /// the variable is set), created if needed.
     pub fn open_default() -> Result<Self, StoreError> {
-        let config = match std::env::var_os(CONFIG_DIR_ENV) {
-            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-            _ => directories::ProjectDirs::from("", "", "tern")
-                .ok_or(StoreError::NoConfigDir)?
-                .config_dir()
-                .to_owned(),
-        };
-        Self::open(config.join(PROFILES_SUBDIR))
+        Self::open(Self::default_dir()?)
+    }
+
+    /// Where [`ProfileStore::open_default`] keeps profiles: `$TERN_CONFIG_DIR/profiles`, else
+    /// `profiles` in the platform's configuration directory for Tern (on Linux
+    /// `~/.config/tern/profiles`).
+    pub fn default_dir() -> Result<PathBuf, StoreError> {
+        resolve_default_dir(std::env::var_os(CONFIG_DIR_ENV))
     }
 
     /// The store in `dir`, created (private to the user) if needed.
@@ -231,6 +231,17 @@ impl ProfileStore {
     }
 }
 
+fn resolve_default_dir(config_override: Option<std::ffi::OsString>) -> Result<PathBuf, StoreError> {
+    let config = match config_override {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => directories::ProjectDirs::from("", "", "tern")
+            .ok_or(StoreError::NoConfigDir)?
+            .config_dir()
+            .to_owned(),
+    };
+    Ok(config.join(PROFILES_SUBDIR))
+}
+
 fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
@@ -276,4 +287,33 @@ fn id_from_file_name(name: &std::ffi::OsStr) -> Option<ProfileId> {
     let id: ProfileId = stem.parse().ok()?;
     // Only the canonical spelling, so one profile never appears under two names.
     (id.to_string() == stem).then_some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_dir_override_wins() {
+        let dir = resolve_default_dir(Some("/tmp/tern-config".into())).unwrap();
+        assert_eq!(dir, Path::new("/tmp/tern-config/profiles"));
+        // An empty override is ignored rather than meaning the current directory.
+        let default = resolve_default_dir(Some("".into()));
+        if let Ok(default) = default {
+            assert!(default.ends_with("profiles") && default.is_absolute());
+        }
+    }
+
+    #[test]
+    fn only_canonical_uuid_file_names_are_profiles() {
+        let id = ProfileId::new_random();
+        assert_eq!(id_from_file_name(format!("{id}.json").as_ref()), Some(id));
+        let upper = id.to_string().to_uppercase();
+        assert_eq!(id_from_file_name(format!("{upper}.json").as_ref()), None);
+        assert_eq!(
+            id_from_file_name(format!(".{id}.json.tmp-1-2").as_ref()),
+            None
+        );
+        assert_eq!(id_from_file_name("profile.json".as_ref()), None);
+    }
 }

@@ -1,7 +1,12 @@
 //! Hostile and malformed files: each is refused with a clear error or imported with the
 //! warning that the user must see. None may panic.
 
-use profile::{ImportError, MAX_FILE_BYTES, Problem, WarningKind, import_any, import_mobileconfig, import_sswan, import_tern};
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions may unwrap too
+
+use profile::{
+    ImportError, MAX_FILE_BYTES, Problem, WarningKind, import_any, import_mobileconfig,
+    import_sswan, import_tern,
+};
 
 fn fixture(dir: &str, name: &str) -> Vec<u8> {
     let path = format!("{}/tests/fixtures/{dir}/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -20,14 +25,25 @@ fn mobileconfig(name: &str) -> Result<profile::ImportPreview, ImportError> {
 fn huge_files_are_refused_before_parsing() {
     let mut huge = br#"{"uuid":""#.to_vec();
     huge.resize(MAX_FILE_BYTES + 1, b'a');
-    for result in [import_sswan(&huge), import_mobileconfig(&huge), import_tern(&huge), import_any(&huge).map(|(_, p)| p)] {
-        assert!(matches!(result, Err(ImportError::TooLarge { .. })), "{result:?}");
+    for result in [
+        import_sswan(&huge),
+        import_mobileconfig(&huge),
+        import_tern(&huge),
+        import_any(&huge).map(|(_, p)| p),
+    ] {
+        assert!(
+            matches!(result, Err(ImportError::TooLarge { .. })),
+            "{result:?}"
+        );
     }
 }
 
 #[test]
 fn deep_nesting_is_refused() {
-    assert!(matches!(sswan("hostile-deep.sswan"), Err(ImportError::TooDeep { .. })));
+    assert!(matches!(
+        sswan("hostile-deep.sswan"),
+        Err(ImportError::TooDeep { .. })
+    ));
     let deep_plist = format!(
         "<?xml version=\"1.0\"?><plist><dict><key>PayloadContent</key>{}{}</dict></plist>",
         "<array>".repeat(50_000),
@@ -46,7 +62,10 @@ fn hostile_names_are_refused() {
             panic!("{name} was not refused");
         };
         assert_eq!(error.field, "name");
-        assert!(matches!(error.problem, Problem::ControlCharacter | Problem::PathLike));
+        assert!(matches!(
+            error.problem,
+            Problem::ControlCharacter | Problem::PathLike
+        ));
     }
     let Err(ImportError::Invalid(error)) = mobileconfig("hostile-control-name.mobileconfig") else {
         panic!("control characters in a mobileconfig name were not refused");
@@ -89,8 +108,13 @@ fn wrong_types_and_unknown_values_are_refused() {
 #[test]
 fn split_tunnel_that_covers_everything_is_flagged() {
     let preview = sswan("hostile-split-everything.sswan").unwrap();
-    assert!(preview.warnings.iter().any(|w| w.field == "split-tunneling.subnets"
-        && w.kind == WarningKind::SplitTunnelCoversEverything { family: "IPv4" }));
+    assert!(
+        preview
+            .warnings
+            .iter()
+            .any(|w| w.field == "split-tunneling.subnets"
+                && w.kind == WarningKind::SplitTunnelCoversEverything { family: "IPv4" })
+    );
 }
 
 #[test]
@@ -107,7 +131,11 @@ fn dns_outside_the_tunnel_is_flagged() {
     let preview = import_sswan(text.as_bytes()).unwrap();
     let kinds: Vec<&WarningKind> = preview.warnings.iter().map(|w| &w.kind).collect();
     assert!(kinds.contains(&&WarningKind::ExclusionsCoverEverything { family: "IPv4" }));
-    assert!(kinds.iter().any(|k| matches!(k, WarningKind::DnsServerOutsideTunnel { .. })));
+    assert!(
+        kinds
+            .iter()
+            .any(|k| matches!(k, WarningKind::DnsServerOutsideTunnel { .. }))
+    );
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! `.mobileconfig` import: PSK, certificate with an embedded PKCS#12, EAP, EAP-TLS, signed.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions may unwrap too
+
 use std::net::IpAddr;
 
 use profile::{AuthMethod, ImportFormat, SecretKind, WarningKind, import_any, import_mobileconfig};
@@ -13,7 +15,11 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 fn shared(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 fn ip(s: &str) -> IpAddr {
@@ -32,13 +38,19 @@ fn psk_profile() {
     assert_eq!(p.name, "Example Corp (PSK)");
     assert_eq!(p.gateway.host, "vpn.example.com");
     assert_eq!(p.auth, AuthMethod::Psk);
-    assert_eq!(p.local_identity.as_ref().unwrap().value, "client.example.com");
+    assert_eq!(
+        p.local_identity.as_ref().unwrap().value,
+        "client.example.com"
+    );
     assert_eq!(
         preview.secrets.get(SecretKind::PreSharedKey),
         Some(&b"correct horse battery staple"[..])
     );
     // GCM: the integrity algorithm only chooses the PRF; PFS puts the group in ESP.
-    assert_eq!(p.ike_proposals[0].to_string(), "aes256gcm16-prfsha384-ecp384");
+    assert_eq!(
+        p.ike_proposals[0].to_string(),
+        "aes256gcm16-prfsha384-ecp384"
+    );
     assert_eq!(p.esp_proposals[0].to_string(), "aes256gcm16-ecp384");
     assert_eq!(p.lifetimes.ike_secs, Some(480 * 60));
     assert_eq!(p.lifetimes.child_secs, Some(60 * 60));
@@ -80,7 +92,10 @@ fn certificate_profile_with_embedded_pkcs12() {
         preview.secrets.get(SecretKind::Pkcs12Passphrase),
         Some(&b"p12-passphrase"[..])
     );
-    assert_eq!(p.ike_proposals[0].to_string(), "aes256-sha256-prfsha256-ecp256");
+    assert_eq!(
+        p.ike_proposals[0].to_string(),
+        "aes256-sha256-prfsha256-ecp256"
+    );
     assert_eq!(p.esp_proposals[0].to_string(), "aes128gcm16-ecp256");
     assert!(!p.mobike);
     assert_eq!(p.dpd.interval_secs, Some(30 * 60));
@@ -91,7 +106,10 @@ fn certificate_profile_with_embedded_pkcs12() {
         "PayloadContent[2].IKEv2.OnDemandRules",
         "PayloadContent[2].Proxies",
     ] {
-        assert!(fields.iter().any(|f| f == field), "{field} missing in {fields:?}");
+        assert!(
+            fields.iter().any(|f| f == field),
+            "{field} missing in {fields:?}"
+        );
     }
 }
 
@@ -111,7 +129,10 @@ fn eap_profile_with_kill_switch_and_dns_warnings() {
     );
     assert!(p.routing.block_ipv4_outside && p.routing.block_ipv6_outside);
     // Apple's defaults when no SA parameters are given.
-    assert_eq!(p.ike_proposals[0].to_string(), "aes256-sha256-prfsha256-modp2048");
+    assert_eq!(
+        p.ike_proposals[0].to_string(),
+        "aes256-sha256-prfsha256-modp2048"
+    );
     assert_eq!(p.esp_proposals[0].to_string(), "aes256-sha256");
     let fields = warned_fields(&preview);
     for field in [
@@ -120,7 +141,10 @@ fn eap_profile_with_kill_switch_and_dns_warnings() {
         "PayloadContent[0].DNS.DNSProtocol",
         "PayloadContent[0].DNS.ServerURL",
     ] {
-        assert!(fields.iter().any(|f| f == field), "{field} missing in {fields:?}");
+        assert!(
+            fields.iter().any(|f| f == field),
+            "{field} missing in {fields:?}"
+        );
     }
 }
 
@@ -132,7 +156,11 @@ fn eap_tls_profile_and_unrelated_payloads() {
     assert!(preview.secrets.pkcs12.is_some());
     assert!(preview.secrets.pkcs12_passphrase.is_none());
     let fields = warned_fields(&preview);
-    assert!(fields.iter().any(|f| f == "PayloadContent[1].IKEv2.TLSMinimumVersion"));
+    assert!(
+        fields
+            .iter()
+            .any(|f| f == "PayloadContent[1].IKEv2.TLSMinimumVersion")
+    );
     // The Wi-Fi payload is reported, not silently skipped.
     assert!(fields.iter().any(|f| f == "PayloadContent[2]"));
 }

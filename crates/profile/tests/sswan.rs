@@ -1,5 +1,7 @@
 //! `.sswan` import: one realistic file per profile type, the format's quirks, and reporting.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions may unwrap too
+
 use std::net::IpAddr;
 
 use profile::{
@@ -13,11 +15,19 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 fn ca_pem() -> Vec<u8> {
-    std::fs::read(format!("{}/tests/fixtures/ca.pem", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!(
+        "{}/tests/fixtures/ca.pem",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 fn ca_der() -> Vec<u8> {
-    std::fs::read(format!("{}/tests/fixtures/ca.der", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!(
+        "{}/tests/fixtures/ca.der",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 fn p12() -> Vec<u8> {
@@ -53,7 +63,10 @@ fn eap_profile_maps_every_field() {
     let ike: Vec<String> = p.ike_proposals.iter().map(ToString::to_string).collect();
     assert_eq!(
         ike,
-        ["aes256gcm16-prfsha384-ecp384", "aes256-sha256-prfsha256-modp2048"]
+        [
+            "aes256gcm16-prfsha384-ecp384",
+            "aes256-sha256-prfsha256-modp2048"
+        ]
     );
     assert_eq!(p.esp_proposals[0].to_string(), "aes256gcm16-ecp384");
     assert_eq!(p.dns.servers, [ip("10.8.0.1"), ip("10.8.0.2")]);
@@ -98,7 +111,10 @@ fn certificate_profile() {
     let checks = p.server_trust.checks;
     assert!(!checks.send_certificate_requests && !checks.crl && checks.ocsp && checks.strict);
     assert!(p.prefer_ipv6_transport);
-    assert_eq!(preview.secrets.get(SecretKind::PrivateKey), Some(&p12()[..]));
+    assert_eq!(
+        preview.secrets.get(SecretKind::PrivateKey),
+        Some(&p12()[..])
+    );
     assert_eq!(preview.secrets.kinds(), [SecretKind::PrivateKey]);
     assert_eq!(
         p.required_secrets(),
@@ -189,7 +205,10 @@ fn quirks_are_read_and_every_ignored_field_is_reported() {
         "proxy",
         "color",
     ] {
-        assert!(reported.iter().any(|f| f == field), "{field} not reported: {reported:?}");
+        assert!(
+            reported.iter().any(|f| f == field),
+            "{field} not reported: {reported:?}"
+        );
     }
     assert!(preview.warnings.iter().any(|w| matches!(
         &w.kind,
@@ -219,7 +238,10 @@ fn list_fields_accept_arrays_and_strings() {
 #[test]
 fn missing_and_malformed_fields_are_named() {
     let cases: &[(&str, &str)] = &[
-        (r#"{"name":"n","type":"ikev2-eap","remote":{"addr":"a.b"}}"#, "uuid is missing"),
+        (
+            r#"{"name":"n","type":"ikev2-eap","remote":{"addr":"a.b"}}"#,
+            "uuid is missing",
+        ),
         (
             r#"{"uuid":"x","name":"n","type":"ikev2-eap","remote":{"addr":"a.b"}}"#,
             "uuid: `x` is not a UUID",
@@ -247,7 +269,10 @@ fn missing_and_malformed_fields_are_named() {
     ];
     for (text, expected) in cases {
         let error = import_sswan(text.as_bytes()).unwrap_err().to_string();
-        assert!(error.starts_with(expected), "{error:?} should start with {expected:?}");
+        assert!(
+            error.starts_with(expected),
+            "{error:?} should start with {expected:?}"
+        );
     }
 }
 

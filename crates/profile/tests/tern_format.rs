@@ -1,5 +1,7 @@
 //! Tern's own format: export/import round trips (property-based), versioning and strictness.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions may unwrap too
+
 use std::net::IpAddr;
 
 use ipsec_types::{DhGroup, EncrAlgorithm, IntegAlgorithm, IpPrefix, PrfAlgorithm};
@@ -22,7 +24,13 @@ fn sswan_fixture(name: &str) -> Vec<u8> {
 
 #[test]
 fn imported_profiles_survive_export_and_import() {
-    for name in ["eap.sswan", "cert.sswan", "cert-eap.sswan", "eap-tls.sswan", "quirks.sswan"] {
+    for name in [
+        "eap.sswan",
+        "cert.sswan",
+        "cert-eap.sswan",
+        "eap-tls.sswan",
+        "quirks.sswan",
+    ] {
         let original = import_sswan(&sswan_fixture(name)).unwrap().profile;
         let text = export_tern(&original).unwrap();
         let back = import_tern(text.as_bytes()).unwrap();
@@ -75,23 +83,46 @@ fn versions_and_unknown_fields() {
         Err(ImportError::Invalid(_))
     ));
     let weak = text.replace("aes256gcm16-ecp384", "aes256gcm16-modp1024");
-    assert!(import_tern(weak.as_bytes()).is_err(), "strict about algorithms");
+    assert!(
+        import_tern(weak.as_bytes()).is_err(),
+        "strict about algorithms"
+    );
 }
 
 fn prefix() -> impl Strategy<Value = IpPrefix> {
     prop_oneof![
-        (any::<u32>(), 0u8..=32).prop_map(|(a, l)| IpPrefix::new(IpAddr::from(a.to_be_bytes()), l).unwrap()),
-        (any::<u128>(), 0u8..=128).prop_map(|(a, l)| IpPrefix::new(IpAddr::from(a.to_be_bytes()), l).unwrap()),
+        (any::<u32>(), 0u8..=32)
+            .prop_map(|(a, l)| IpPrefix::new(IpAddr::from(a.to_be_bytes()), l).unwrap()),
+        (any::<u128>(), 0u8..=128).prop_map(|(a, l)| IpPrefix::new(
+            IpAddr::from(a.to_be_bytes()),
+            l
+        )
+        .unwrap()),
     ]
 }
 
 fn identity() -> impl Strategy<Value = Identity> {
     prop_oneof![
-        "[a-z]{1,10}(\\.[a-z]{2,5}){1,2}".prop_map(|v| Identity { kind: IdentityKind::Fqdn, value: v }),
-        "[a-z]{1,8}@[a-z]{1,8}\\.com".prop_map(|v| Identity { kind: IdentityKind::Email, value: v }),
-        any::<u32>().prop_map(|a| Identity { kind: IdentityKind::IpAddr, value: IpAddr::from(a.to_be_bytes()).to_string() }),
-        "CN=[A-Za-z ]{1,20}, O=[A-Za-z]{1,10}".prop_map(|v| Identity { kind: IdentityKind::DistinguishedName, value: v }),
-        "([0-9a-f]{2}){1,20}".prop_map(|v| Identity { kind: IdentityKind::KeyId, value: v }),
+        "[a-z]{1,10}(\\.[a-z]{2,5}){1,2}".prop_map(|v| Identity {
+            kind: IdentityKind::Fqdn,
+            value: v
+        }),
+        "[a-z]{1,8}@[a-z]{1,8}\\.com".prop_map(|v| Identity {
+            kind: IdentityKind::Email,
+            value: v
+        }),
+        any::<u32>().prop_map(|a| Identity {
+            kind: IdentityKind::IpAddr,
+            value: IpAddr::from(a.to_be_bytes()).to_string()
+        }),
+        "CN=[A-Za-z ]{1,20}, O=[A-Za-z]{1,10}".prop_map(|v| Identity {
+            kind: IdentityKind::DistinguishedName,
+            value: v
+        }),
+        "([0-9a-f]{2}){1,20}".prop_map(|v| Identity {
+            kind: IdentityKind::KeyId,
+            value: v
+        }),
     ]
 }
 
@@ -99,10 +130,13 @@ fn auth() -> impl Strategy<Value = AuthMethod> {
     let username = proptest::option::of("[a-z][a-z0-9.@]{0,20}");
     prop_oneof![
         Just(AuthMethod::Psk),
-        username.clone().prop_map(|username| AuthMethod::EapMschapv2 { username }),
+        username
+            .clone()
+            .prop_map(|username| AuthMethod::EapMschapv2 { username }),
         Just(AuthMethod::EapTls),
         any::<bool>().prop_map(|rsa_pss| AuthMethod::Certificate { rsa_pss }),
-        (username, any::<bool>()).prop_map(|(username, rsa_pss)| AuthMethod::CertificateEap { username, rsa_pss }),
+        (username, any::<bool>())
+            .prop_map(|(username, rsa_pss)| AuthMethod::CertificateEap { username, rsa_pss }),
     ]
 }
 
@@ -112,20 +146,41 @@ fn non_empty<T: Clone + core::fmt::Debug + 'static>(all: Vec<T>) -> impl Strateg
 }
 
 fn ike_proposal() -> impl Strategy<Value = IkeProposal> {
-    let aead = vec![EncrAlgorithm::AesGcm16_128, EncrAlgorithm::AesGcm16_256, EncrAlgorithm::ChaCha20Poly1305];
+    let aead = vec![
+        EncrAlgorithm::AesGcm16_128,
+        EncrAlgorithm::AesGcm16_256,
+        EncrAlgorithm::ChaCha20Poly1305,
+    ];
     let classic = vec![EncrAlgorithm::AesCbc128, EncrAlgorithm::AesCbc256];
     let ciphers = prop_oneof![
         non_empty(aead).prop_map(|e| (e, Vec::new())),
         (non_empty(classic), non_empty(IntegAlgorithm::ALL.to_vec())),
     ];
-    (ciphers, non_empty(PrfAlgorithm::ALL.to_vec()), non_empty(DhGroup::ALL.to_vec())).prop_map(
-        |((encryption, integrity), prf, dh_groups)| IkeProposal { encryption, integrity, prf, dh_groups },
+    (
+        ciphers,
+        non_empty(PrfAlgorithm::ALL.to_vec()),
+        non_empty(DhGroup::ALL.to_vec()),
     )
+        .prop_map(|((encryption, integrity), prf, dh_groups)| IkeProposal {
+            encryption,
+            integrity,
+            prf,
+            dh_groups,
+        })
 }
 
 fn esp_proposal() -> impl Strategy<Value = EspProposal> {
-    (ike_proposal(), subsequence(DhGroup::ALL.to_vec(), 0..=2), select(vec![EsnMode::Off, EsnMode::On, EsnMode::Either]))
-        .prop_map(|(ike, dh_groups, esn)| EspProposal { encryption: ike.encryption, integrity: ike.integrity, dh_groups, esn })
+    (
+        ike_proposal(),
+        subsequence(DhGroup::ALL.to_vec(), 0..=2),
+        select(vec![EsnMode::Off, EsnMode::On, EsnMode::Either]),
+    )
+        .prop_map(|(ike, dh_groups, esn)| EspProposal {
+            encryption: ike.encryption,
+            integrity: ike.integrity,
+            dh_groups,
+            esn,
+        })
 }
 
 prop_compose! {
