@@ -709,8 +709,11 @@ impl Importer {
         )?;
         self.warnings.extend(routing_warnings(
             &profile,
-            &format!("{ike_path}.IncludeAllNetworks"),
-            &format!("{vpn_field}.DNS.ServerAddresses"),
+            [
+                &format!("{ike_path}.IncludeAllNetworks"),
+                &format!("{ike_path}.IncludeAllNetworks"),
+                &format!("{vpn_field}.DNS.ServerAddresses"),
+            ],
         ));
         Ok(ImportPreview {
             profile,

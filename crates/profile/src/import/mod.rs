@@ -51,8 +51,9 @@ pub struct ImportPreview {
     pub warnings: Vec<ImportWarning>,
 }
 
-/// Something in the file that Tern imports differently, or not at all.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Something in the file that Tern imports differently, or not at all. Serializable, so the
+/// helper and the GUI can pass it on as structured data.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct ImportWarning {
     /// The field in the file's own terms (`split-tunneling.subnets`, `IKEv2.DisableRedirect`).
     pub field: String,
@@ -61,7 +62,8 @@ pub struct ImportWarning {
 }
 
 /// The kinds of [`ImportWarning`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum WarningKind {
     /// The field is not part of the format as documented; it was ignored.
     UnknownField,
@@ -263,10 +265,13 @@ pub fn detect_format(bytes: &[u8]) -> Option<ImportFormat> {
     let text = text.trim_ascii_start();
     match text.first()? {
         b'{' => {
-            let head = &text[..text.len().min(4096)];
-            let is_tern = head
-                .windows(TERN_FORMAT_NAME.len())
-                .any(|w| w == TERN_FORMAT_NAME.as_bytes());
+            // Tern files say so in a top-level `format` field; anything else in JSON is taken
+            // for `.sswan` (whose importer then reports what is wrong with it).
+            let text = core::str::from_utf8(text).ok();
+            let is_tern = text
+                .filter(|t| t.len() <= MAX_FILE_BYTES && check_json_depth(t).is_ok())
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+                .is_some_and(|v| v.get("format").is_some());
             Some(if is_tern {
                 ImportFormat::Tern
             } else {
@@ -351,8 +356,7 @@ pub(crate) fn validate_imported(
 /// Warnings about where traffic goes that the user might not expect.
 pub(crate) fn routing_warnings(
     profile: &Profile,
-    include_field: &str,
-    dns_field: &str,
+    [include_field, exclude_field, dns_field]: [&str; 3],
 ) -> Vec<ImportWarning> {
     let mut warnings = Vec::new();
     let routing = &profile.routing;
@@ -365,7 +369,7 @@ pub(crate) fn routing_warnings(
         }
         if covers_family(&routing.exclude, ipv4) {
             warnings.push(ImportWarning {
-                field: include_field.replace("subnets", "excluded"),
+                field: exclude_field.to_owned(),
                 kind: WarningKind::ExclusionsCoverEverything { family },
             });
         }
@@ -479,6 +483,11 @@ mod tests {
         assert_eq!(
             detect_format(b"{\"format\":\"tern-profile\"}"),
             Some(ImportFormat::Tern)
+        );
+        // A .sswan whose name mentions the Tern format is still a .sswan.
+        assert_eq!(
+            detect_format(b"{\"name\":\"tern-profile\"}"),
+            Some(ImportFormat::Sswan)
         );
         assert_eq!(detect_format(b"<?xml"), Some(ImportFormat::MobileConfig));
         assert_eq!(detect_format(b"garbage"), None);

@@ -453,8 +453,11 @@ impl Importer {
         )?;
         self.warnings.extend(routing_warnings(
             &profile,
-            "split-tunneling.subnets",
-            "dns-servers",
+            [
+                "split-tunneling.subnets",
+                "split-tunneling.excluded",
+                "dns-servers",
+            ],
         ));
         Ok(ImportPreview {
             profile,

@@ -51,7 +51,14 @@ pub fn export_tern(profile: &Profile) -> Result<String, serde_json::Error> {
 pub fn import_tern(bytes: &[u8]) -> Result<ImportPreview, ImportError> {
     let profile = parse_tern(bytes)?;
     profile.validate().map_err(ImportError::Invalid)?;
-    let warnings = routing_warnings(&profile, "profile.routing.include", "profile.dns.servers");
+    let warnings = routing_warnings(
+        &profile,
+        [
+            "profile.routing.include",
+            "profile.routing.exclude",
+            "profile.dns.servers",
+        ],
+    );
     Ok(ImportPreview {
         profile,
         secrets: ImportedSecrets::default(),
