@@ -102,7 +102,9 @@ pub(crate) mod base64_bytes {
 pub(crate) fn decode_base64_lenient(text: &str) -> Result<Vec<u8>, String> {
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD_NO_PAD;
-    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    // The text may encode a PKCS#12 bundle: keep the working copy zeroizing too.
+    let compact: zeroize::Zeroizing<String> =
+        zeroize::Zeroizing::new(text.chars().filter(|c| !c.is_ascii_whitespace()).collect());
     let unpadded = compact.trim_end_matches('=');
     STANDARD_NO_PAD
         .decode(unpadded.as_bytes())
