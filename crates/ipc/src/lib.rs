@@ -8,7 +8,7 @@
 //!   `Response` carrying the request's ID, and pushes `Event`s to subscribed clients.
 //! - Secrets travel only inside `Connect`, in [`Secrets`], which is zeroized on drop and never
 //!   printed.
-//! - Depends on `ipsec-types` for shared values; never on the protocol cores.
+//! - Depends on `profile` and `ipsec-types` for shared values; never on the protocol cores.
 
 mod client;
 pub mod frame;

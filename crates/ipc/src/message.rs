@@ -53,11 +53,12 @@ pub enum Request {
     },
 }
 
-/// A connect request: the profile, as JSON the helper validates itself, and its secrets.
+/// A connect request: the profile and its secrets.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ConnectRequest {
-    /// The profile, in Tern's own profile format; the helper trusts none of it before validating.
-    pub profile: serde_json::Value,
+    /// The profile. Deserializing refuses unknown fields, and the helper runs
+    /// [`profile::Profile::validate`] before using any of it.
+    pub profile: profile::Profile,
     /// The secrets the profile needs, from the keyring or the user.
     pub secrets: Secrets,
 }

@@ -453,6 +453,15 @@ mod tests {
         (dir, socket_path, logs)
     }
 
+    fn test_profile() -> profile::Profile {
+        profile::Profile::new(
+            profile::ProfileId::new_random(),
+            "Test",
+            profile::Gateway::new("vpn.example.org"),
+            profile::AuthMethod::Psk,
+        )
+    }
+
     fn is_root() -> bool {
         nix::unistd::Uid::effective().is_root()
     }
@@ -475,7 +484,7 @@ mod tests {
         secrets.psk = Some("s3cret".into());
         client
             .connect_tunnel(ConnectRequest {
-                profile: serde_json::json!({}),
+                profile: test_profile(),
                 secrets,
             })
             .await
