@@ -376,7 +376,7 @@ impl OutboundSa {
         let seq = self
             .seq
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
-                (s < max).then_some(s + 1)
+                s.checked_add(1).filter(|&next| next <= max)
             })
             .map_err(|_| EspError::SequenceExhausted)?
             + 1;
@@ -535,7 +535,7 @@ impl InboundSa {
         }
         let text_len = len - ESP_HEADER_LEN - self.iv_len - self.icv_len;
         let block = self.suite.encr.block_len();
-        if !self.suite.encr.is_aead() && text_len % block != 0 {
+        if !self.suite.encr.is_aead() && !text_len.is_multiple_of(block) {
             return Err(EspError::Misaligned {
                 len: text_len,
                 block,
