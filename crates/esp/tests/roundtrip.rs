@@ -44,14 +44,19 @@ proptest! {
 fn sizes_from_tiny_to_jumbo_for_every_suite() {
     for suite in all_suites() {
         let (out, mut inb) = pair(suite, &EspSaConfig::default());
-        for (i, len) in [20usize, 21, 22, 23, 24, 27, 28, 31, 32, 64, 512, 1400, 1500, 8192, 65535]
-            .into_iter()
-            .enumerate()
+        for (i, len) in [
+            20usize, 21, 22, 23, 24, 27, 28, 31, 32, 64, 512, 1400, 1500, 8192, 65535,
+        ]
+        .into_iter()
+        .enumerate()
         {
             let inner = inner_packet(len, false, i as u8);
             let mut packet = seal(&out, &inner);
             let align = suite.encr.block_len();
-            assert_eq!((packet.len() - 8 - suite.encr.iv_len() - suite.icv_len()) % align, 0);
+            assert_eq!(
+                (packet.len() - 8 - suite.encr.iv_len() - suite.icv_len()) % align,
+                0
+            );
             let got = inb.decapsulate(&mut packet).unwrap();
             assert_eq!(packet[got.inner], inner, "{suite} len {len}");
             assert_eq!(got.seq, i as u64 + 1);

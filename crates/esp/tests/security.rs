@@ -18,7 +18,10 @@ fn every_flipped_byte_is_rejected_and_does_not_move_the_window() {
                 forged[i] ^= mask;
                 let err = inb.decapsulate(&mut forged).unwrap_err();
                 if i < 4 {
-                    assert!(matches!(err, EspError::UnknownSpi { .. }), "{suite} byte {i}: {err}");
+                    assert!(
+                        matches!(err, EspError::UnknownSpi { .. }),
+                        "{suite} byte {i}: {err}"
+                    );
                 } else if i < 8 {
                     // A changed sequence number may fall outside the window (0, or another ESN
                     // subspace); either way it is never accepted.
@@ -39,15 +42,26 @@ fn every_flipped_byte_is_rejected_and_does_not_move_the_window() {
         }
         let c = inb.counters();
         let tries = 3 * packet.len() as u64;
-        assert_eq!(c.auth_failures + c.malformed + c.replay_drops, tries, "{suite}");
+        assert_eq!(
+            c.auth_failures + c.malformed + c.replay_drops,
+            tries,
+            "{suite}"
+        );
         assert_eq!(c.malformed, 12, "{suite}: only the SPI flips are malformed");
         assert_eq!(c.packets, 0);
-        assert_eq!(inb.highest_sequence(), 0, "{suite}: forgeries moved the window");
+        assert_eq!(
+            inb.highest_sequence(),
+            0,
+            "{suite}: forgeries moved the window"
+        );
         // The genuine packet still goes through, once.
         let mut genuine = packet.clone();
         assert_eq!(inb.decapsulate(&mut genuine).unwrap().seq, 1);
         let mut genuine = packet.clone();
-        assert_eq!(inb.decapsulate(&mut genuine), Err(EspError::Replayed { seq: 1 }));
+        assert_eq!(
+            inb.decapsulate(&mut genuine),
+            Err(EspError::Replayed { seq: 1 })
+        );
         assert_eq!(inb.counters().packets, 1);
     }
 }
@@ -96,7 +110,9 @@ fn replay_window_edges() {
         // number below the window as the next 2^32 subspace, where its ICV cannot verify.
         let below = |seq: u64, top: u64| {
             if esn {
-                EspError::AuthenticationFailed { seq: seq + (1 << 32) }
+                EspError::AuthenticationFailed {
+                    seq: seq + (1 << 32),
+                }
             } else {
                 EspError::OutsideWindow { seq, top }
             }
@@ -165,7 +181,11 @@ fn sequence_numbers_are_never_wrapped() {
     for suite in all_suites() {
         let (out, _) = pair(suite, &EspSaConfig::default());
         let inner = inner_packet(40, false, 0);
-        let last = if suite.esn { u64::MAX } else { u64::from(u32::MAX) };
+        let last = if suite.esn {
+            u64::MAX
+        } else {
+            u64::from(u32::MAX)
+        };
         out.skip_sequence_to(last - 1);
         let send = || {
             let (mut buf, range) = common::staged(&out, &inner);
@@ -282,7 +302,10 @@ fn outbound_sa_is_shared_across_threads() {
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     });
     let mut seqs: Vec<u64> = packets
         .into_iter()

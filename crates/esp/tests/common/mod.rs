@@ -1,5 +1,9 @@
 //! Shared helpers for the integration tests.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    reason = "test helpers: a failure must abort the test"
+)]
 
 use esp::{EspSaConfig, InboundSa, OutboundSa, manual_keys};
 use ipsec_types::{EncrAlgorithm, EspSuite, IntegAlgorithm, Spi};
@@ -10,10 +14,18 @@ pub fn all_suites() -> Vec<EspSuite> {
     for esn in [false, true] {
         for encr in EncrAlgorithm::ALL {
             if encr.is_aead() {
-                out.push(EspSuite { encr, integ: None, esn });
+                out.push(EspSuite {
+                    encr,
+                    integ: None,
+                    esn,
+                });
             } else {
                 for integ in IntegAlgorithm::ALL {
-                    out.push(EspSuite { encr, integ: Some(integ), esn });
+                    out.push(EspSuite {
+                        encr,
+                        integ: Some(integ),
+                        esn,
+                    });
                 }
             }
         }
@@ -25,7 +37,9 @@ pub const SPI: u32 = 0x0000_c0de;
 
 /// A matching outbound/inbound pair with fixed keys.
 pub fn pair(suite: EspSuite, config: &EspSaConfig) -> (OutboundSa, InboundSa) {
-    let encr: Vec<u8> = (0..suite.encr.keymat_len()).map(|i| i as u8 ^ 0x5c).collect();
+    let encr: Vec<u8> = (0..suite.encr.keymat_len())
+        .map(|i| i as u8 ^ 0x5c)
+        .collect();
     let integ: Vec<u8> = (0..suite.integ.map_or(0, IntegAlgorithm::key_len))
         .map(|i| i as u8 ^ 0x36)
         .collect();
@@ -38,7 +52,9 @@ pub fn pair(suite: EspSuite, config: &EspSaConfig) -> (OutboundSa, InboundSa) {
 
 /// A well-formed inner IPv4 (or IPv6) packet of `len` bytes with a filler payload.
 pub fn inner_packet(len: usize, v6: bool, fill: u8) -> Vec<u8> {
-    let mut p: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31) ^ fill).collect();
+    let mut p: Vec<u8> = (0..len)
+        .map(|i| (i as u8).wrapping_mul(31) ^ fill)
+        .collect();
     if v6 {
         assert!(len >= 40);
         p[0] = 0x60;
