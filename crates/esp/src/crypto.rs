@@ -220,7 +220,8 @@ impl Sealer {
                 let split = packet.len() - tag_len;
                 let (nonce, aad_bytes, aad_len) = aead_inputs(salt, packet, seq, esn);
                 let (body, icv) = packet.split_at_mut(split);
-                // ring only fails here for plaintexts beyond 2^36 bytes, which no caller has.
+                // ring only fails for plaintexts beyond 2^36 bytes; `encapsulate` refuses inner
+                // packets above 64 KiB before a sequence number is taken.
                 if let Ok(tag) = key.seal_in_place_separate_tag(
                     nonce,
                     aead::Aad::from(&aad_bytes[..aad_len]),

@@ -114,6 +114,14 @@ pub enum EspError {
         /// The version nibble found (0 for an empty packet).
         version: u8,
     },
+    /// Outbound: the inner packet is longer than any IP packet without jumbograms.
+    #[error("cannot encapsulate a {len}-byte inner packet: the limit is {max}")]
+    InnerTooLong {
+        /// Length given.
+        len: usize,
+        /// Longest accepted.
+        max: usize,
+    },
     /// Outbound: the caller's buffer lacks headroom before or tailroom after the inner packet.
     #[error("buffer too small for ESP: need {headroom} bytes headroom and {tailroom} tailroom")]
     BufferTooSmall {

@@ -50,9 +50,9 @@ mod kat_tests;
 pub use error::{EspError, KeyError, LifetimeKind, UdpError};
 pub use sa::{
     DEFAULT_REPLAY_WINDOW, Decapsulated, Encapsulated, EspSaConfig, InboundSa, InnerProtocol,
-    MAX_HEADROOM, MAX_REPLAY_WINDOW, MAX_TAILROOM, NEXT_HEADER_DUMMY, NEXT_HEADER_IPV4,
-    NEXT_HEADER_IPV6, OutboundSa, RekeyReason, SaCounters, SaEvent, headroom, manual_keys,
-    max_overhead, sa_pair, tailroom,
+    MAX_HEADROOM, MAX_INNER_LEN, MAX_REPLAY_WINDOW, MAX_TAILROOM, NEXT_HEADER_DUMMY,
+    NEXT_HEADER_IPV4, NEXT_HEADER_IPV6, OutboundSa, RekeyReason, SaCounters, SaEvent, headroom,
+    manual_keys, max_overhead, sa_pair, tailroom,
 };
 pub use udp::{
     NAT_KEEPALIVE, NAT_T_PORT, NON_ESP_MARKER, UDP_HEADER_LEN, UdpHeader, UdpPayload, classify,

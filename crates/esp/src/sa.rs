@@ -20,6 +20,9 @@ pub const NEXT_HEADER_IPV6: u8 = 41;
 /// Next header of a dummy packet (RFC 4303 §2.6).
 pub const NEXT_HEADER_DUMMY: u8 = 59;
 
+/// Longest inner packet accepted for encapsulation: the IPv4/IPv6 maximum without jumbograms.
+pub const MAX_INNER_LEN: usize = 65_535;
+
 /// Default anti-replay window in packets.
 pub const DEFAULT_REPLAY_WINDOW: u32 = 1024;
 /// Largest anti-replay window honoured; larger configured values are clamped to it (the bitmap
@@ -362,6 +365,12 @@ impl OutboundSa {
                 });
             }
         };
+        if inner_len > MAX_INNER_LEN {
+            return Err(EspError::InnerTooLong {
+                len: inner_len,
+                max: MAX_INNER_LEN,
+            });
+        }
         let headroom = self.headroom();
         let payload_len = inner_len.max(self.tfc_pad_to);
         let plain_len = (payload_len + 2).next_multiple_of(self.block_len);

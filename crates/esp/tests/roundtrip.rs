@@ -116,6 +116,14 @@ fn buffer_contract_is_checked() {
             Err(EspError::UnsupportedInnerPacket { version: 0 })
         );
         assert!(out.encapsulate(&mut buf, 30..100_000).is_err());
+        let mut huge = vec![0x45u8; 70_000 + 64];
+        assert_eq!(
+            out.encapsulate(&mut huge, 32..70_032),
+            Err(EspError::InnerTooLong {
+                len: 70_000,
+                max: esp::MAX_INNER_LEN
+            })
+        );
         // Failed calls use no sequence number.
         assert_eq!(out.next_sequence(), 1);
         assert_eq!(esp::headroom(&suite), out.headroom());
@@ -195,4 +203,25 @@ fn cbc_ivs_differ_per_packet_and_per_seed() {
     // Not the plain counter.
     assert_ne!(pa1[8..24], [0; 16]);
     assert!(format!("{a:?}").contains("OutboundSa"));
+}
+
+#[test]
+fn udp_encapsulated_round_trip() {
+    let suite = all_suites()[2];
+    let (out, mut inb) = pair(suite, &EspSaConfig::default());
+    let inner = inner_packet(200, true, 9);
+    let at = esp::UDP_HEADER_LEN + out.headroom();
+    let mut buf = vec![0u8; at + inner.len() + out.max_tailroom()];
+    buf[at..at + inner.len()].copy_from_slice(&inner);
+    let sent = out.encapsulate(&mut buf, at..at + inner.len()).unwrap();
+    let datagram = esp::encapsulate_esp(&mut buf, sent.packet, 4500, esp::NAT_T_PORT).unwrap();
+    assert_eq!(datagram.start, 0);
+    let (header, kind) = esp::classify_datagram(&buf[datagram.clone()]).unwrap();
+    assert_eq!(header.dst_port, esp::NAT_T_PORT);
+    let esp::UdpPayload::Esp(range) = kind else {
+        panic!("not ESP: {kind:?}")
+    };
+    let got = inb.decapsulate(&mut buf[range.clone()]).unwrap();
+    let start = range.start;
+    assert_eq!(buf[start + got.inner.start..start + got.inner.end], inner);
 }
