@@ -673,3 +673,140 @@ fn ipv6_len(payload: &[u8]) -> Result<usize, EspError> {
     }
     Ok(total)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ipsec_types::{EncrAlgorithm, IntegAlgorithm};
+
+    fn suites() -> [EspSuite; 2] {
+        [
+            EspSuite {
+                encr: EncrAlgorithm::AesGcm16_128,
+                integ: None,
+                esn: true,
+            },
+            EspSuite {
+                encr: EncrAlgorithm::AesCbc128,
+                integ: Some(IntegAlgorithm::HmacSha2_256_128),
+                esn: false,
+            },
+        ]
+    }
+
+    fn sa_pair_for(suite: EspSuite) -> (OutboundSa, InboundSa) {
+        let keys = manual_keys(
+            Spi::new(0x777).unwrap(),
+            &vec![3; suite.encr.keymat_len()],
+            &vec![4; suite.integ.map_or(0, IntegAlgorithm::key_len)],
+        );
+        let config = EspSaConfig::default();
+        (
+            OutboundSa::new(suite, &keys, &config).unwrap(),
+            InboundSa::new(suite, &keys, &config).unwrap(),
+        )
+    }
+
+    /// An authentic packet around an arbitrary (block-aligned) plaintext, trailer included.
+    fn authentic(out: &OutboundSa, plaintext: &[u8]) -> Vec<u8> {
+        let seq = out.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut packet = vec![0u8; out.headroom() + plaintext.len() + out.icv_len];
+        packet[..4].copy_from_slice(&out.spi.get().to_be_bytes());
+        packet[4..8].copy_from_slice(&(seq as u32).to_be_bytes());
+        out.sealer
+            .write_iv(out.spi.get(), seq, &mut packet[8..out.headroom()]);
+        let h = out.headroom();
+        packet[h..h + plaintext.len()].copy_from_slice(plaintext);
+        out.sealer.seal(&mut packet, out.iv_len, seq, out.suite.esn);
+        packet
+    }
+
+    fn ipv4(len: usize) -> Vec<u8> {
+        let mut p = vec![0u8; len];
+        p[0] = 0x45;
+        p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn authentic_but_malformed_contents_are_rejected_and_consume_the_number() {
+        for suite in suites() {
+            let (out, mut inb) = sa_pair_for(suite);
+            let block = suite.encr.block_len();
+            let with_trailer = |mut body: Vec<u8>, pad: &[u8], nh: u8| {
+                body.extend_from_slice(pad);
+                body.push(pad.len() as u8);
+                body.push(nh);
+                // Pad with a valid-looking prefix so the length stays block-aligned.
+                assert_eq!(body.len() % block, 0, "test plaintext must be aligned");
+                body
+            };
+            let body_len = 28;
+            let cases: [(Vec<u8>, EspError); 5] = [
+                (
+                    with_trailer(ipv4(body_len), &[1, 3], 4),
+                    EspError::BadPadding,
+                ),
+                (
+                    with_trailer(ipv4(body_len), &[1, 2], NEXT_HEADER_DUMMY),
+                    EspError::DummyPacket,
+                ),
+                (
+                    with_trailer(ipv4(body_len), &[1, 2], 17),
+                    EspError::UnexpectedNextHeader { next_header: 17 },
+                ),
+                (
+                    with_trailer(ipv4(body_len), &[1, 2], NEXT_HEADER_IPV6),
+                    EspError::InnerPacketMalformed("IPv6 packet shorter than its header"),
+                ),
+                (
+                    {
+                        let mut p = ipv4(body_len);
+                        p[2..4].copy_from_slice(&500u16.to_be_bytes());
+                        with_trailer(p, &[1, 2], 4)
+                    },
+                    EspError::InnerPacketMalformed(
+                        "IPv4 total length does not match the ESP payload",
+                    ),
+                ),
+            ];
+            for (i, (plaintext, expected)) in cases.into_iter().enumerate() {
+                let mut packet = authentic(&out, &plaintext);
+                assert_eq!(
+                    inb.decapsulate(&mut packet),
+                    Err(expected),
+                    "{suite} case {i}"
+                );
+                assert_eq!(inb.highest_sequence(), i as u64 + 1);
+            }
+            // A pad length larger than the plaintext.
+            let mut plaintext = vec![0u8; block];
+            plaintext[block - 2] = 200;
+            plaintext[block - 1] = 4;
+            let mut packet = authentic(&out, &plaintext);
+            assert_eq!(inb.decapsulate(&mut packet), Err(EspError::BadPadding));
+            let c = inb.counters();
+            assert_eq!(
+                (c.malformed, c.packets, c.auth_failures),
+                (5, 1, 0),
+                "{suite}"
+            );
+        }
+    }
+
+    #[test]
+    fn tailroom_matches_what_encapsulate_writes() {
+        for suite in suites() {
+            let (out, _) = sa_pair_for(suite);
+            for len in 20..80 {
+                let mut buf = vec![0u8; out.headroom() + len + out.tailroom_for(len)];
+                let h = out.headroom();
+                buf[h..h + len].copy_from_slice(&ipv4(len));
+                let sent = out.encapsulate(&mut buf, h..h + len).unwrap();
+                assert_eq!(sent.packet, 0..buf.len());
+                assert!(out.tailroom_for(len) <= out.max_tailroom());
+                assert!(out.tailroom_for(len) <= tailroom(&suite));
+            }
+        }
+    }
+}
