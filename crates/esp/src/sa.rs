@@ -188,6 +188,12 @@ pub fn manual_keys(spi: Spi, encr_key: &[u8], integ_key: &[u8]) -> DirectionalKe
     }
 }
 
+/// Rounds `len` up to a multiple of `block`, a power of two (4 or 16): a mask, not a division,
+/// on the per-packet path.
+const fn align_up(len: usize, block: usize) -> usize {
+    (len + block - 1) & !(block - 1)
+}
+
 fn soft_reason(lifetime: &SaLifetime, packets: u64, bytes: u64) -> Option<RekeyReason> {
     if lifetime.soft_packets.is_some_and(|limit| packets >= limit) {
         Some(RekeyReason::SoftPackets)
@@ -309,7 +315,7 @@ impl OutboundSa {
     #[must_use]
     pub fn tailroom_for(&self, inner_len: usize) -> usize {
         let payload = inner_len.max(self.tfc_pad_to);
-        let plain = (payload + 2).next_multiple_of(self.block_len);
+        let plain = align_up(payload + 2, self.block_len);
         plain - inner_len + self.icv_len
     }
 
@@ -373,7 +379,7 @@ impl OutboundSa {
         }
         let headroom = self.headroom();
         let payload_len = inner_len.max(self.tfc_pad_to);
-        let plain_len = (payload_len + 2).next_multiple_of(self.block_len);
+        let plain_len = align_up(payload_len + 2, self.block_len);
         let tailroom = plain_len - inner_len + self.icv_len;
         if inner.start < headroom || buf.len() - inner.end < tailroom {
             return Err(EspError::BufferTooSmall { headroom, tailroom });
@@ -400,7 +406,9 @@ impl OutboundSa {
             .write_iv(spi, seq, &mut packet[ESP_HEADER_LEN..headroom]);
         let trailer_at = headroom + payload_len;
         // TFC padding (zeros), then the RFC 4303 §2.4 default padding 1, 2, 3, ...
-        packet[headroom + inner_len..trailer_at].fill(0);
+        if trailer_at > headroom + inner_len {
+            packet[headroom + inner_len..trailer_at].fill(0);
+        }
         let pad_len = plain_len - payload_len - 2;
         for (i, byte) in packet[trailer_at..trailer_at + pad_len]
             .iter_mut()
