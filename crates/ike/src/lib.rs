@@ -5,3 +5,5 @@
 //!   randomness of its own: the caller passes `now` and a random source.
 //! - Depends on `ipsec-types` and crypto crates only; never on `esp`, tokio or OS APIs.
 //! - Untrusted bytes never panic and never cause unbounded allocation.
+
+pub mod wire;
