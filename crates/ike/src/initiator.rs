@@ -29,6 +29,7 @@ use crate::error::{Error, PeerIncompatible, PeerMisbehaved};
 use crate::exchange::{
     NON_ESP_MARKER, Path, RequestMatch, ResponseMatch, TaskManager, TimerOutcome, Transmit,
 };
+use crate::fragment::Reassembly;
 use crate::nat::{NatState, nat_detection_hash};
 use crate::proposal;
 use crate::wire::{
@@ -179,6 +180,7 @@ pub struct Initiator {
     state: State,
     ike_sa: Option<IkeSa>,
     tasks: TaskManager,
+    reassembly: Reassembly,
     events: VecDeque<Event>,
 }
 
@@ -252,6 +254,7 @@ impl Initiator {
             state: State::Closed,
             ike_sa: None,
             tasks: TaskManager::new(config.retransmit),
+            reassembly: Reassembly::default(),
             events: VecDeque::new(),
             config,
         };
@@ -846,7 +849,7 @@ impl Initiator {
 
     /// Parses and opens a protected message. `Ok(None)`: drop it silently (wrong SPI, failed
     /// integrity check, fragments): forged or damaged packets must not end the SA.
-    fn decrypt(&self, data: &[u8]) -> Result<Option<(HeaderRepr, Vec<Payload>)>, Error> {
+    fn decrypt(&mut self, data: &[u8]) -> Result<Option<(HeaderRepr, Vec<Payload>)>, Error> {
         let Some(ike_sa) = &self.ike_sa else {
             return Ok(None);
         };
@@ -862,14 +865,25 @@ impl Initiator {
         let Some(parts) = msg.encrypted(data) else {
             return Ok(None);
         };
-        if parts.fragment.is_some() {
-            // IKE fragmentation (RFC 7383) reassembly is not implemented yet.
-            return Ok(None);
-        }
         let Ok(plaintext) = ike_sa.inbound.open(parts.aad, parts.body) else {
             return Ok(None);
         };
-        let inner = parse_payload_chain(parts.first_inner, &plaintext)
+        let (first_inner, plaintext) = match parts.fragment {
+            None => (parts.first_inner, plaintext),
+            Some((number, total)) => {
+                match self.reassembly.add(
+                    msg.header.message_id,
+                    number,
+                    total,
+                    parts.first_inner,
+                    plaintext,
+                ) {
+                    Some(whole) => whole,
+                    None => return Ok(None),
+                }
+            }
+        };
+        let inner = parse_payload_chain(first_inner, &plaintext)
             .map_err(PeerMisbehaved::MalformedEncrypted)?;
         Ok(Some((msg.header, inner)))
     }

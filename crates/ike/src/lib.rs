@@ -14,6 +14,7 @@ pub mod config;
 pub mod crypto;
 mod error;
 mod exchange;
+mod fragment;
 mod initiator;
 mod nat;
 mod proposal;

@@ -67,6 +67,10 @@ struct ResponderConfig {
     misbehave: Misbehave,
     /// The client's address as the responder sees it (a NAT rewrites it).
     client_seen_as: Option<SocketAddr>,
+    /// Send the IKE_AUTH response as RFC 7383 fragments of this many plaintext bytes.
+    fragment_auth_response: Option<usize>,
+    /// Deliver fragments in reverse order.
+    reverse_fragments: bool,
 }
 
 impl Default for ResponderConfig {
@@ -83,6 +87,8 @@ impl Default for ResponderConfig {
             narrow_tsi: None,
             misbehave: Misbehave::None,
             client_seen_as: None,
+            fragment_auth_response: None,
+            reverse_fragments: false,
         }
     }
 }
@@ -103,7 +109,7 @@ struct Responder {
     cfg: ResponderConfig,
     rng: TestRng,
     sa: Option<ResponderSa>,
-    last_response: Option<(u32, Vec<u8>)>,
+    last_response: Option<(u32, Vec<Vec<u8>>)>,
     next_request_id: u32,
     child_keys: Option<ChildSaKeys>,
     requests_seen: Vec<ExchangeType>,
@@ -148,16 +154,16 @@ impl Responder {
             && *id == msg.header.message_id
             && msg.header.exchange_type != ExchangeType::IKE_SA_INIT
         {
-            out.push(bytes.clone());
+            out.extend(bytes.iter().cloned());
         } else {
             let reply = match msg.header.exchange_type {
-                ExchangeType::IKE_SA_INIT => self.on_sa_init(from, data, &msg),
+                ExchangeType::IKE_SA_INIT => {
+                    self.on_sa_init(from, data, &msg).into_iter().collect()
+                }
                 _ => self.on_encrypted(data, &msg),
             };
-            if let Some(reply) = reply {
-                self.last_response = Some((msg.header.message_id, reply.clone()));
-                out.push(reply);
-            }
+            self.last_response = Some((msg.header.message_id, reply.clone()));
+            out.extend(reply);
         }
         if marker {
             for o in &mut out {
@@ -352,7 +358,7 @@ impl Responder {
         parse_payload_chain(parts.first_inner, &plain).unwrap()
     }
 
-    fn on_encrypted(&mut self, data: &[u8], msg: &Message) -> Option<Vec<u8>> {
+    fn on_encrypted(&mut self, data: &[u8], msg: &Message) -> Vec<Vec<u8>> {
         let inner = self.open(data, msg);
         let id = msg.header.message_id;
         let reply = match msg.header.exchange_type {
@@ -360,7 +366,25 @@ impl Responder {
             _ => vec![],
         };
         let header = self.header(msg.header.exchange_type, id, true);
-        Some(self.seal(&header, &reply))
+        match self.cfg.fragment_auth_response {
+            Some(chunk) if msg.header.exchange_type == ExchangeType::IKE_AUTH => {
+                let sa = self.sa.as_ref().unwrap();
+                let rng = &mut self.rng;
+                let mut fragments = crate::wire::emit_encrypted_fragments(
+                    &header,
+                    &reply,
+                    chunk,
+                    |n| sa.outbound.body_len(n),
+                    |aad, pt| sa.outbound.seal(aad, pt, rng),
+                )
+                .unwrap();
+                if self.cfg.reverse_fragments {
+                    fragments.reverse();
+                }
+                fragments
+            }
+            _ => vec![self.seal(&header, &reply)],
+        }
     }
 
     fn on_ike_auth(&mut self, inner: &[Payload]) -> Vec<Payload> {
@@ -1200,4 +1224,27 @@ fn rejects_bad_configuration() {
     cfg.auth = AuthConfig::Psk(Zeroizing::new(Vec::new()));
     assert!(Initiator::new(cfg, Instant::now(), Box::new(TestRng(1))).is_err());
     assert!(!format!("{:?}", config().auth).contains("horse"));
+}
+
+#[test]
+fn reassembles_a_fragmented_ike_auth_response() {
+    for reverse in [false, true] {
+        let mut net = Net::new(
+            config(),
+            ResponderConfig {
+                fragment_auth_response: Some(100),
+                reverse_fragments: reverse,
+                ..ResponderConfig::default()
+            },
+        );
+        net.run();
+        assert_eq!(net.established().config.dns_domains, ["corp.example"]);
+        assert_keys_match(&net);
+    }
+}
+
+#[test]
+fn initiator_is_send() {
+    fn is_send<T: Send>() {}
+    is_send::<Initiator>();
 }

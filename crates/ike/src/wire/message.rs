@@ -210,3 +210,47 @@ pub fn emit_encrypted<E>(
     out.extend_from_slice(&body);
     Ok(out)
 }
+
+/// Builds a protected message as RFC 7383 fragments: the `inner` chain is split into pieces of
+/// at most `chunk_len` plaintext bytes, each sealed on its own in an SKF payload. Fragment 1's
+/// next-payload names the first inner payload; the others carry 0.
+pub fn emit_encrypted_fragments<E>(
+    header: &HeaderRepr,
+    inner: &[Payload],
+    chunk_len: usize,
+    body_len: impl Fn(usize) -> usize,
+    mut seal: impl FnMut(&[u8], &[u8]) -> Result<Vec<u8>, E>,
+) -> Result<Vec<Vec<u8>>, E> {
+    let mut plaintext = Vec::with_capacity(chain_len(inner));
+    emit_payload_chain(inner, &mut plaintext);
+    let chunks: Vec<&[u8]> = if plaintext.is_empty() {
+        vec![&[]]
+    } else {
+        plaintext.chunks(chunk_len.max(1)).collect()
+    };
+    let total = u16::try_from(chunks.len()).unwrap_or(u16::MAX);
+    let mut out = Vec::with_capacity(chunks.len());
+    for (chunk, number) in chunks.into_iter().zip(1u16..) {
+        let sealed_len = body_len(chunk.len());
+        let skf_body_len = SkfRepr::FIELDS_LEN + sealed_len;
+        let len = HEADER_LEN + GENERIC_HEADER_LEN + skf_body_len;
+        let mut msg = Vec::with_capacity(len);
+        header.emit(
+            PayloadType::SKF,
+            u32::try_from(len).unwrap_or(u32::MAX),
+            &mut msg,
+        );
+        let next = if number == 1 {
+            first_type(inner)
+        } else {
+            PayloadType::NONE
+        };
+        emit_generic_header(next, false, skf_body_len, &mut msg);
+        msg.extend_from_slice(&number.to_be_bytes());
+        msg.extend_from_slice(&total.to_be_bytes());
+        let body = seal(&msg, chunk)?;
+        msg.extend_from_slice(&body);
+        out.push(msg);
+    }
+    Ok(out)
+}

@@ -28,8 +28,8 @@ pub use attr::{AttributeRepr, attribute_type};
 pub use cp::{CfgType, ConfigAttribute, ConfigAttributeType, CpRepr};
 pub use header::{ExchangeType, Flags, HEADER_LEN, HeaderRepr, IKE_VERSION, IkeHeader};
 pub use message::{
-    EncryptedMessage, MAX_MESSAGE_LEN, MAX_PAYLOADS, Message, emit_encrypted, emit_payload_chain,
-    parse_payload_chain,
+    EncryptedMessage, MAX_MESSAGE_LEN, MAX_PAYLOADS, Message, emit_encrypted,
+    emit_encrypted_fragments, emit_payload_chain, parse_payload_chain,
 };
 pub use notify::{NotifyRepr, NotifyType};
 pub use payload::{GENERIC_HEADER_LEN, GenericPayload, Payload, PayloadType};

@@ -11,7 +11,7 @@ use super::{
 pub const GENERIC_HEADER_LEN: usize = 4;
 
 /// A payload type number (RFC 7296 §3.2, RFC 7383). Unknown values are kept as numbers.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct PayloadType(pub u8);
 
 impl PayloadType {
