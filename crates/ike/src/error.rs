@@ -73,8 +73,8 @@ pub enum PeerMisbehaved {
     /// The gateway's key-exchange value failed validation.
     #[error("its key exchange value is invalid")]
     InvalidKeyExchange,
-    /// INVALID_KE_PAYLOAD asked for a group we did not offer (or the one we already sent).
-    #[error("it asked for key exchange group {0}, which we did not offer")]
+    /// INVALID_KE_PAYLOAD asked for a group we did not offer, or for the one we already sent.
+    #[error("it asked for key exchange group {0}, which we did not offer or already sent")]
     UnofferedGroup(u16),
     /// A COOKIE notify of impossible length.
     #[error("it sent an invalid COOKIE")]

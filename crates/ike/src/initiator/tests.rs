@@ -1248,3 +1248,61 @@ fn initiator_is_send() {
     fn is_send<T: Send>() {}
     is_send::<Initiator>();
 }
+
+mod robustness {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A datagram the gateway would plausibly send in each state, then damaged.
+    fn damaged(
+        base: &[u8],
+        flips: &[(prop::sample::Index, u8)],
+        cut: prop::sample::Index,
+    ) -> Vec<u8> {
+        let mut bytes = base.to_vec();
+        for (at, value) in flips {
+            let i = at.index(bytes.len());
+            bytes[i] ^= value;
+        }
+        bytes.truncate(cut.index(bytes.len() + 1));
+        bytes
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn damaged_input_never_panics_nor_kills_an_established_sa(
+            flips in prop::collection::vec((any::<prop::sample::Index>(), 1u8..), 1..6),
+            cut in any::<prop::sample::Index>(),
+            garbage in prop::collection::vec(any::<u8>(), 0..300),
+        ) {
+            // During IKE_SA_INIT: a damaged copy of a real response, then garbage.
+            let mut net = Net::new(config(), ResponderConfig::default());
+            let first = net.initiator.poll_transmit().unwrap();
+            let local = Net::local_for(&first);
+            let response = net.responder.handle(local, &first.payload).remove(0);
+            let bad = damaged(&response, &flips, cut);
+            net.deliver(500, 500, &bad);
+            net.deliver(500, 500, &garbage);
+            let mut marked = NON_ESP_MARKER.to_vec();
+            marked.extend_from_slice(&garbage);
+            net.deliver(4500, 4500, &marked);
+            while net.initiator.poll_event().is_some() {}
+            while net.initiator.poll_transmit().is_some() {}
+
+            // Established: damaged requests are dropped (integrity), garbage too.
+            let mut net = established_net();
+            let request = net.responder.request(&[]);
+            let bad = damaged(&request, &flips, cut);
+            net.deliver(4500, 4500, &bad);
+            net.deliver(4500, 4500, &garbage);
+            net.deliver(4500, 4500, &marked);
+            if bad != request {
+                prop_assert!(net.initiator.poll_transmit().is_none());
+            }
+            prop_assert!(!net.initiator.is_closed());
+        }
+    }
+}
