@@ -55,6 +55,10 @@ impl KeyExchange {
             DhGroup::Curve25519 => {
                 let mut bytes = Zeroizing::new([0u8; 32]);
                 rng.fill(bytes.as_mut())?;
+                // Clamping would turn zeros into a valid key; zeros mean a broken generator.
+                if bool::from(bytes.ct_eq(&[0u8; 32])) {
+                    return Err(CryptoError::RandomFailed);
+                }
                 Private::X25519(x25519_dalek::StaticSecret::from(*bytes))
             }
             DhGroup::Ecp256 => Private::P256(random_scalar(
@@ -222,6 +226,13 @@ fn ecp_scalar<K>(
 pub struct SharedSecret(SecretBytes);
 
 impl SharedSecret {
+    /// Wraps a known g^ir, **for known-answer tests and replaying captured exchanges only**;
+    /// real secrets come from [`KeyExchange::agree`].
+    #[must_use]
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        Self(Zeroizing::new(bytes.to_vec()))
+    }
+
     /// The secret bytes, as they enter SKEYSEED and KEYMAT.
     #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
@@ -297,7 +308,7 @@ mod tests {
                 Err(CryptoError::RandomFailed)
             }
         }
-        for group in [DhGroup::Ecp256, DhGroup::Ecp384, DhGroup::Modp2048] {
+        for group in DhGroup::ALL {
             assert_eq!(
                 KeyExchange::generate(group, &mut Zeros).unwrap_err(),
                 CryptoError::RandomFailed

@@ -15,14 +15,16 @@ mod auth;
 mod kdf;
 mod ke;
 mod modp;
+mod nat;
 mod sk;
 
 use zeroize::Zeroizing;
 
 pub use auth::{psk_auth, signed_octets};
-pub use ipsec_types::{DhGroup, EncrAlgorithm, IkeSpi, IntegAlgorithm, PrfAlgorithm};
+pub use ipsec_types::{DhGroup, EncrAlgorithm, IkeSpi, IntegAlgorithm, PrfAlgorithm, Role};
 pub use kdf::{IkeSaKeys, child_sa_keymat, prf, prf_plus};
 pub use ke::{KeyExchange, SharedSecret};
+pub use nat::{NAT_DETECTION_HASH_LEN, nat_detection_hash};
 pub use sk::SkCipher;
 
 /// Why a cryptographic operation failed. None of these carry secret data.

@@ -5,6 +5,9 @@
 //! - AEAD (AES-GCM-16 RFC 5282, ChaCha20-Poly1305 RFC 7634): 8-byte IV, nonce = 4-byte salt
 //!   (the last 4 bytes of SK_e) | IV, AAD = every message byte before the IV, 16-byte tag.
 //!   No block alignment is needed, so we send no padding, only the pad-length byte (0).
+//!   The IV is drawn from the caller's [`Random`] rather than kept as a counter, so that two
+//!   `SkCipher`s built from the same keys can never repeat a nonce; at 64 bits a collision is
+//!   out of reach for the few thousand messages an IKE SA carries before it is rekeyed.
 //! - AES-CBC + HMAC-SHA2 (RFC 7296 §3.14, RFC 4868): 16-byte random IV, plaintext padded to
 //!   16 bytes, ICV = truncated HMAC over everything from the IKE header through the
 //!   ciphertext.
@@ -406,5 +409,110 @@ mod tests {
         let text = format!("{c:?}");
         assert!(text.contains("AesGcm16_128"));
         assert!(!text.contains("171") && !text.to_lowercase().contains("ab, "));
+    }
+
+    /// RFC 4868 §2.7 truncated-ICV vectors through the ICV function SK payloads use.
+    #[test]
+    fn icv_rfc4868() {
+        let path = format!(
+            "{}/../../tests/vectors/hmac-sha2-ipsec_rfc4868.txt",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut checked = 0;
+        for block in text.split("\n\n") {
+            let fields: std::collections::HashMap<&str, &str> = block
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| l.split_once(" = "))
+                .collect();
+            if fields.get("Use") != Some(&"\"ICV\"") {
+                continue;
+            }
+            let integ = match fields["Alg"] {
+                "\"AUTH_HMAC_SHA2_256_128\"" => IntegAlgorithm::HmacSha2_256_128,
+                "\"AUTH_HMAC_SHA2_384_192\"" => IntegAlgorithm::HmacSha2_384_192,
+                "\"AUTH_HMAC_SHA2_512_256\"" => IntegAlgorithm::HmacSha2_512_256,
+                other => panic!("unknown {other}"),
+            };
+            let key = hex::decode(fields["Key"]).unwrap();
+            let data = hex::decode(fields["Data"]).unwrap();
+            let expected = hex::decode(fields["TruncatedICV"]).unwrap();
+            assert_eq!(key.len(), integ.key_len());
+            let mac = hmac::Key::new(hmac_for(integ), &key);
+            // Split anywhere: the ICV covers header | IV | ciphertext as one stream.
+            let (header, rest) = data.split_at(data.len() / 3);
+            let icv = cbc_icv(&mac, header, rest);
+            assert_eq!(&icv.as_ref()[..integ.icv_len()], &expected[..]);
+            checked += 1;
+        }
+        assert_eq!(checked, 9);
+    }
+
+    fn engine_parts(c: &SkCipher) -> (&SecretBytes, &hmac::Key) {
+        match &c.engine {
+            Engine::Cbc { key, mac, .. } => (key, mac),
+            Engine::Aead { .. } => panic!("not CBC"),
+        }
+    }
+
+    /// A correctly authenticated body whose decrypted pad length is too large.
+    #[test]
+    fn pad_length_beyond_data_is_bad_padding() {
+        for c in ciphers() {
+            let header = b"hdr";
+            // Decrypted: two data bytes, then a pad length claiming more than there is.
+            let plaintext_with_bad_pad = [1u8, 2, 200];
+            let body = match &c.engine {
+                Engine::Aead { key, salt } => {
+                    let iv = [9u8; 8];
+                    let mut buf = plaintext_with_bad_pad.to_vec();
+                    let tag = key
+                        .seal_in_place_separate_tag(
+                            aead_nonce(salt, &iv).unwrap(),
+                            aead::Aad::from(header),
+                            &mut buf,
+                        )
+                        .unwrap();
+                    [&iv[..], &buf, tag.as_ref()].concat()
+                }
+                Engine::Cbc { integ, .. } => {
+                    let (key, mac) = engine_parts(&c);
+                    let iv = [9u8; 16];
+                    let mut block = [0u8; 16];
+                    block[15] = 16; // 16 bytes of padding + pad length > 16
+                    cbc_encrypt(key, &iv, &mut block).unwrap();
+                    let mut body = [&iv[..], &block].concat();
+                    let icv = cbc_icv(mac, header, &body);
+                    body.extend_from_slice(&icv.as_ref()[..integ.icv_len()]);
+                    body
+                }
+            };
+            assert_eq!(
+                c.open(header, &body).unwrap_err(),
+                CryptoError::BadPadding,
+                "{c:?}"
+            );
+        }
+    }
+
+    /// The largest valid pad length (all but the pad-length byte is padding) opens to nothing.
+    #[test]
+    fn maximal_padding_opens_to_empty() {
+        for c in ciphers().iter().filter(|c| !c.encr.is_aead()) {
+            let (key, mac) = engine_parts(c);
+            let integ = match c.engine {
+                Engine::Cbc { integ, .. } => integ,
+                Engine::Aead { .. } => unreachable!(),
+            };
+            let iv = [3u8; 16];
+            let mut blocks = [0u8; 32];
+            blocks[31] = 31;
+            cbc_encrypt(key, &iv, &mut blocks).unwrap();
+            let mut body = [&iv[..], &blocks].concat();
+            let icv = cbc_icv(mac, b"h", &body);
+            body.extend_from_slice(&icv.as_ref()[..integ.icv_len()]);
+            assert!(c.open(b"h", &body).unwrap().is_empty());
+        }
     }
 }
