@@ -30,7 +30,7 @@ use crate::exchange::{
     NON_ESP_MARKER, Path, RequestMatch, ResponseMatch, TaskManager, TimerOutcome, Transmit,
 };
 use crate::fragment::Reassembly;
-use crate::nat::{NatState, nat_detection_hash};
+use crate::nat::{NatState, endpoint_hash as nat_detection_hash};
 use crate::proposal;
 use crate::wire::{
     CfgType, ConfigAttribute, CpRepr, DeleteRepr, ExchangeType, Flags, HeaderRepr, IdRepr,

@@ -72,5 +72,5 @@ pub use config::{
 pub use error::{AuthFailure, Error, PeerIncompatible, PeerMisbehaved};
 pub use exchange::{NON_ESP_MARKER, Transmit};
 pub use initiator::{ChildSaEstablished, CloseReason, Event, Initiator, NegotiatedConfig, Stage};
-pub use nat::{NAT_DETECTION_HASH_LEN, NatState, nat_detection_hash};
+pub use nat::NatState;
 pub use wire::Identity;
