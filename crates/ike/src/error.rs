@@ -50,6 +50,9 @@ pub enum Error {
     /// The configuration cannot work.
     #[error("invalid VPN configuration: {0}")]
     InvalidConfig(&'static str),
+    /// A state the code should never reach; a bug in Tern.
+    #[error("internal error in the IKE state machine ({0}); please report this bug")]
+    Internal(&'static str),
     /// A local cryptographic operation failed (e.g. the random source).
     #[error("local cryptographic failure: {0}")]
     Crypto(CryptoError),

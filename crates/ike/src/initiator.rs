@@ -382,7 +382,7 @@ impl Initiator {
             let result = if matches!(self.state, State::SaInit(_)) {
                 self.on_sa_init_response(now, remote, local, data)
             } else {
-                self.on_encrypted_response(now, data)
+                self.on_encrypted_response(data)
             };
             if let Err(e) = result {
                 self.fail(e);
@@ -624,7 +624,7 @@ impl Initiator {
         let ike_sa = self
             .ike_sa
             .as_ref()
-            .ok_or(Error::InvalidConfig("no IKE SA"))?;
+            .ok_or(Error::Internal("no IKE SA keys"))?;
         let idi = self.config.local_id.to_repr();
         let auth_payload = self.config.auth.build(&SignedOctetsInput {
             prf: ike_sa.keys.suite.prf,
@@ -679,7 +679,6 @@ impl Initiator {
 
     fn on_ike_auth_response(
         &mut self,
-        now: Instant,
         header: &HeaderRepr,
         inner: &[Payload],
     ) -> Result<(), Error> {
@@ -691,7 +690,7 @@ impl Initiator {
         let ike_sa = self
             .ike_sa
             .as_ref()
-            .ok_or(Error::InvalidConfig("no IKE SA"))?;
+            .ok_or(Error::Internal("no IKE SA keys"))?;
         let missing = |ty| {
             Error::from(PeerMisbehaved::PayloadRules(rules::RuleViolation::Missing(
                 exchange, ty,
@@ -795,7 +794,6 @@ impl Initiator {
             remote_id,
         };
         let inbound_spi = auth.inbound_spi;
-        let _ = now;
         self.state = State::Established(Established {
             inbound_spi,
             outbound_spi,
@@ -827,7 +825,7 @@ impl Initiator {
         let ike_sa = self
             .ike_sa
             .as_ref()
-            .ok_or(Error::InvalidConfig("no IKE SA"))?;
+            .ok_or(Error::Internal("no IKE SA keys"))?;
         let header = HeaderRepr {
             initiator_spi: self.spi_i,
             responder_spi: ike_sa.spi_r,
@@ -888,7 +886,7 @@ impl Initiator {
         Ok(Some((msg.header, inner)))
     }
 
-    fn on_encrypted_response(&mut self, now: Instant, data: &[u8]) -> Result<(), Error> {
+    fn on_encrypted_response(&mut self, data: &[u8]) -> Result<(), Error> {
         let Some((header, inner)) = self.decrypt(data)? else {
             return Ok(());
         };
@@ -904,9 +902,7 @@ impl Initiator {
             );
         }
         match (&self.state, exchange) {
-            (State::Auth(_), ExchangeType::IKE_AUTH) => {
-                self.on_ike_auth_response(now, &header, &inner)
-            }
+            (State::Auth(_), ExchangeType::IKE_AUTH) => self.on_ike_auth_response(&header, &inner),
             (State::Closing, _) => {
                 self.finish(CloseReason::Closed);
                 Ok(())

@@ -1306,3 +1306,55 @@ mod robustness {
         }
     }
 }
+
+#[test]
+fn wrong_gateway_identity_fails() {
+    let mut cfg = config();
+    cfg.remote_id = Some(Identity::Fqdn("vpn.example.org".into()));
+    let mut net = Net::new(cfg, ResponderConfig::default());
+    net.run();
+    assert_eq!(
+        *net.failure(),
+        Error::AuthenticationFailed(AuthFailure::PeerIdMismatch {
+            expected: "vpn.example.org".into(),
+            got: "gw.example.net".into()
+        })
+    );
+    // The request carried the IDr we asked for.
+    let auth = &net.sent[1];
+    let sa = net.responder.sa.as_ref().unwrap();
+    let data = auth.payload.strip_prefix(&NON_ESP_MARKER).unwrap();
+    let msg = Message::parse(data).unwrap();
+    let parts = msg.encrypted(data).unwrap();
+    let plain = sa.inbound.open(parts.aad, parts.body).unwrap();
+    let inner = parse_payload_chain(parts.first_inner, &plain).unwrap();
+    assert!(inner.contains(&Payload::IdR(
+        Identity::Fqdn("vpn.example.org".into()).to_repr()
+    )));
+}
+
+#[test]
+fn child_sa_errors_map_to_actionable_failures() {
+    let ex = ExchangeType::IKE_AUTH;
+    assert_eq!(
+        Error::from_notify(ex, NotifyType::TS_UNACCEPTABLE, true),
+        Error::PeerIncompatible(PeerIncompatible::TrafficSelectorsUnacceptable)
+    );
+    assert_eq!(
+        Error::from_notify(ex, NotifyType::INTERNAL_ADDRESS_FAILURE, true),
+        Error::PeerIncompatible(PeerIncompatible::InternalAddressFailure)
+    );
+    assert_eq!(
+        Error::from_notify(ex, NotifyType::FAILED_CP_REQUIRED, true),
+        Error::PeerIncompatible(PeerIncompatible::ConfigurationRequired)
+    );
+    assert_eq!(
+        Error::from_notify(ex, NotifyType(8000), true),
+        Error::PeerError {
+            exchange: ex,
+            notify: NotifyType(8000)
+        }
+    );
+    let text = Error::from_notify(ex, NotifyType::TS_UNACCEPTABLE, true).to_string();
+    assert!(text.contains("subnets"), "{text}");
+}
