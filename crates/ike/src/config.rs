@@ -200,6 +200,10 @@ pub struct InitiatorConfig {
     /// Make the gateway believe we are behind a NAT so that it always encapsulates ESP in UDP
     /// (strongSwan's `encap = yes`): our NAT_DETECTION_SOURCE_IP is a hash that cannot match.
     pub force_udp_encapsulation: bool,
+    /// Our IKE address and port, if known before the first send. Only used when
+    /// `force_udp_encapsulation` is off, for a truthful NAT_DETECTION_SOURCE_IP; without it
+    /// the hash is random and the gateway encapsulates anyway.
+    pub local_addr: Option<SocketAddr>,
     /// Send INITIAL_CONTACT so that the gateway drops stale SAs of ours.
     pub initial_contact: bool,
     /// Retransmission policy.
@@ -226,6 +230,7 @@ impl InitiatorConfig {
             ts_remote: vec![TrafficSelector::ipv4_any(), TrafficSelector::ipv6_any()],
             config_request: ConfigRequest::default(),
             force_udp_encapsulation: true,
+            local_addr: None,
             initial_contact: true,
             retransmit: RetransmitConfig::default(),
             max_cookie_retries: 3,

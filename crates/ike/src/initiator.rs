@@ -419,9 +419,15 @@ impl Initiator {
         }));
         // With forced encapsulation our source hash is random, so it cannot match and the
         // gateway believes we are behind a NAT; the destination hash is always real.
+        let source = match self.config.local_addr {
+            Some(local) if !self.config.force_udp_encapsulation => {
+                nat_detection_hash(self.spi_i, IkeSpi::ZERO, local)
+            }
+            _ => self.fake_nat_source,
+        };
         payloads.push(Payload::Notify(NotifyRepr::new(
             NotifyType::NAT_DETECTION_SOURCE_IP,
-            self.fake_nat_source.to_vec(),
+            source.to_vec(),
         )));
         payloads.push(Payload::Notify(NotifyRepr::new(
             NotifyType::NAT_DETECTION_DESTINATION_IP,

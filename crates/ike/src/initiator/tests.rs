@@ -1358,3 +1358,42 @@ fn child_sa_errors_map_to_actionable_failures() {
     let text = Error::from_notify(ex, NotifyType::TS_UNACCEPTABLE, true).to_string();
     assert!(text.contains("subnets"), "{text}");
 }
+
+#[test]
+fn without_forced_encapsulation_and_without_nat_ike_stays_on_port_500() {
+    let mut cfg = config();
+    cfg.force_udp_encapsulation = false;
+    cfg.local_addr = Some(SocketAddr::new(client_ip(), 500));
+    let mut net = Net::new(cfg, ResponderConfig::default());
+    let first = net.initiator.poll_transmit().unwrap();
+    let msg = Message::parse(&first.payload).unwrap();
+    let src = notify(&msg.payloads, NotifyType::NAT_DETECTION_SOURCE_IP).unwrap();
+    assert_eq!(
+        src.data,
+        nat_detection_hash(
+            msg.header.initiator_spi,
+            IkeSpi::ZERO,
+            SocketAddr::new(client_ip(), 500)
+        )
+    );
+    net.sent.push(first.clone());
+    let local = Net::local_for(&first);
+    for reply in net.responder.handle(local, &first.payload) {
+        net.deliver(500, 500, &reply);
+    }
+    net.run();
+    let est = net.established();
+    assert_eq!(
+        est.nat,
+        NatState {
+            supported: true,
+            ..NatState::default()
+        }
+    );
+    assert_eq!(est.esp_destination, gateway());
+    assert!(
+        net.sent
+            .iter()
+            .all(|t| !t.nat_t && t.destination.port() == 500)
+    );
+}
