@@ -123,6 +123,20 @@ pub enum Event {
     Stage(Stage),
     /// The CHILD_SA is up: install its keys.
     ChildSaEstablished(Box<ChildSaEstablished>),
+    /// The gateway rekeyed a CHILD_SA: install the new one next to the old, send with the new
+    /// one from now on, and keep accepting the old one until [`Event::ChildSaDeleted`].
+    ChildSaRekeyed {
+        /// Inbound SPI of the CHILD_SA being replaced.
+        replaces: Spi,
+        /// The new CHILD_SA (configuration and NAT state carried over).
+        child: Box<ChildSaEstablished>,
+    },
+    /// The gateway deleted a CHILD_SA (normally the old one after a rekey): remove it. When the
+    /// last one goes, [`Event::Closed`] is sent instead.
+    ChildSaDeleted {
+        /// Its inbound SPI.
+        inbound_spi: Spi,
+    },
     /// The IKE SA is gone; remove any installed CHILD_SA. Nothing else follows.
     Closed {
         /// Why.
@@ -158,15 +172,32 @@ struct Auth {
     nat: NatState,
 }
 
+/// One CHILD_SA by its SPIs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ChildPair {
+    inbound: Spi,
+    outbound: Spi,
+}
+
+/// What rekeyed CHILD_SAs inherit from the first one.
+struct ChildTemplate {
+    config: NegotiatedConfig,
+    nat: NatState,
+    esp_destination: SocketAddr,
+    ike_suite: IkeSuite,
+    remote_id: Identity,
+}
+
 struct Established {
-    inbound_spi: Spi,
-    outbound_spi: Spi,
+    /// Live CHILD_SAs: the current one last; older ones until the gateway deletes them.
+    children: Vec<ChildPair>,
+    template: ChildTemplate,
 }
 
 enum State {
     SaInit(Box<SaInit>),
     Auth(Box<Auth>),
-    Established(Established),
+    Established(Box<Established>),
     Closing,
     Closed,
 }
@@ -788,22 +819,19 @@ impl Initiator {
         } else {
             self.config.remote
         };
-        let established = ChildSaEstablished {
-            keys,
-            ts_local: tsi.selectors.clone(),
-            ts_remote: tsr.selectors.clone(),
+        let template = ChildTemplate {
             config,
             nat: auth.nat,
             esp_destination,
             ike_suite: ike_sa.keys.suite,
-            esp_suite,
             remote_id,
         };
-        let inbound_spi = auth.inbound_spi;
-        self.state = State::Established(Established {
-            inbound_spi,
-            outbound_spi,
-        });
+        let established = template.child(keys, &tsi.selectors, &tsr.selectors);
+        let children = vec![ChildPair {
+            inbound: auth.inbound_spi,
+            outbound: outbound_spi,
+        }];
+        self.state = State::Established(Box::new(Established { children, template }));
         self.events
             .push_back(Event::ChildSaEstablished(Box::new(established)));
         self.events.push_back(Event::Stage(Stage::Established));
@@ -930,46 +958,184 @@ impl Initiator {
             return Ok(());
         }
         rules::check_inner(&header, &inner).map_err(PeerMisbehaved::from)?;
-        let mut close = None;
+        let mut ike_deleted = false;
+        let mut removed = Vec::new();
         let reply = match header.exchange_type {
             ExchangeType::INFORMATIONAL => {
-                let mut reply = Vec::new();
                 for p in &inner {
                     let Payload::Delete(d) = p else { continue };
                     if d.protocol == ProtocolId::IKE {
-                        close = Some(CloseReason::DeletedByPeer);
-                    } else if let State::Established(est) = &self.state
+                        ike_deleted = true;
+                    } else if let State::Established(est) = &mut self.state
                         && d.protocol == ProtocolId::ESP
-                        && d.spis
-                            .iter()
-                            .any(|s| s.as_slice() == est.outbound_spi.get().to_be_bytes())
                     {
-                        reply.push(Payload::Delete(DeleteRepr::esp(&[est.inbound_spi.get()])));
-                        close = Some(CloseReason::DeletedByPeer);
+                        // The gateway names its inbound SPIs, which are our outbound ones.
+                        est.children.retain(|c| {
+                            let named = d
+                                .spis
+                                .iter()
+                                .any(|s| s.as_slice() == c.outbound.get().to_be_bytes());
+                            if named {
+                                removed.push(*c);
+                            }
+                            !named
+                        });
                     }
                 }
-                reply
+                if removed.is_empty() {
+                    Vec::new()
+                } else {
+                    let ours: Vec<u32> = removed.iter().map(|c| c.inbound.get()).collect();
+                    vec![Payload::Delete(DeleteRepr::esp(&ours))]
+                }
             }
-            // Rekeying and new CHILD_SAs are not supported yet.
-            ExchangeType::CREATE_CHILD_SA => vec![Payload::Notify(NotifyRepr::new(
-                NotifyType::NO_ADDITIONAL_SAS,
-                Vec::new(),
-            ))],
+            ExchangeType::CREATE_CHILD_SA => self.on_create_child_sa(&inner)?,
             _ => return Ok(()),
         };
         let (bytes, path) = self.encrypt(header.exchange_type, header.message_id, true, &reply)?;
         self.tasks.send_response(header.message_id, &bytes, path);
-        if let Some(reason) = close {
-            if !inner
-                .iter()
-                .any(|p| matches!(p, Payload::Delete(d) if d.protocol == ProtocolId::IKE))
-            {
-                // Only the CHILD_SA went: we have no use for the IKE SA without it.
-                self.send_delete_unreliably();
+        let no_children_left =
+            matches!(&self.state, State::Established(est) if est.children.is_empty());
+        if ike_deleted {
+            self.finish(CloseReason::DeletedByPeer);
+        } else if no_children_left {
+            // Our last CHILD_SA went: we have no use for the IKE SA without it.
+            self.send_delete_unreliably();
+            self.finish(CloseReason::DeletedByPeer);
+        } else {
+            for child in removed {
+                self.events.push_back(Event::ChildSaDeleted {
+                    inbound_spi: child.inbound,
+                });
             }
-            self.finish(reason);
         }
         Ok(())
+    }
+
+    /// A CREATE_CHILD_SA request from the gateway. Only rekeying our CHILD_SA is supported
+    /// (RFC 7296 §1.3.3); new CHILD_SAs and IKE SA rekeys are refused with NO_ADDITIONAL_SAS.
+    fn on_create_child_sa(&mut self, inner: &[Payload]) -> Result<Vec<Payload>, Error> {
+        let refuse = |t: NotifyType| Ok(vec![Payload::Notify(NotifyRepr::new(t, Vec::new()))]);
+        let Some(rekey) = notify(inner, NotifyType::REKEY_SA) else {
+            return refuse(NotifyType::NO_ADDITIONAL_SAS);
+        };
+        let Self {
+            state,
+            rng,
+            ike_sa,
+            config,
+            events,
+            ..
+        } = self;
+        let (State::Established(est), Some(ike_sa)) = (state, ike_sa.as_ref()) else {
+            return refuse(NotifyType::TEMPORARY_FAILURE);
+        };
+        let old = <[u8; 4]>::try_from(rekey.spi.as_slice())
+            .ok()
+            .map(u32::from_be_bytes)
+            .and_then(|spi| {
+                est.children
+                    .iter()
+                    .find(|c| c.outbound.get() == spi)
+                    .copied()
+            })
+            .filter(|_| rekey.protocol == ProtocolId::ESP);
+        let Some(old) = old else {
+            return Ok(vec![Payload::Notify(NotifyRepr {
+                protocol: rekey.protocol,
+                spi: rekey.spi.clone(),
+                notify_type: NotifyType::CHILD_SA_NOT_FOUND,
+                data: Vec::new(),
+            })]);
+        };
+        let (mut sa, mut ni, mut ke, mut tsi, mut tsr) = (None, None, None, None, None);
+        for p in inner {
+            match p {
+                Payload::Sa(s) => sa = Some(s),
+                Payload::Nonce(n) => ni = Some(n),
+                Payload::Ke(k) => ke = Some(k),
+                Payload::TsI(t) => tsi = Some(t),
+                Payload::TsR(t) => tsr = Some(t),
+                _ => {}
+            }
+        }
+        let (Some(sa), Some(ni), Some(tsi), Some(tsr)) = (sa, ni, tsi, tsr) else {
+            return refuse(NotifyType::INVALID_SYNTAX);
+        };
+        // The gateway started this exchange: TSi is its side, TSr ours.
+        if check_narrowed(&config.ts_local, &tsr.selectors).is_err()
+            || check_narrowed(&config.ts_remote, &tsi.selectors).is_err()
+        {
+            return refuse(NotifyType::TS_UNACCEPTABLE);
+        }
+        let (mut answer, suite, peer_spi, dh) =
+            match proposal::choose_esp_as_responder(&config.esp_proposals, sa, ke.map(|k| k.group))
+            {
+                proposal::ResponderChoice::Chosen {
+                    answer,
+                    suite,
+                    peer_spi,
+                    dh,
+                } => (answer, suite, peer_spi, dh),
+                proposal::ResponderChoice::NoProposal => {
+                    return refuse(NotifyType::NO_PROPOSAL_CHOSEN);
+                }
+                proposal::ResponderChoice::InvalidKe(group) => {
+                    return Ok(vec![Payload::Notify(NotifyRepr::new(
+                        NotifyType::INVALID_KE_PAYLOAD,
+                        group.transform_id().to_be_bytes().to_vec(),
+                    ))]);
+                }
+            };
+        let inbound = Spi::from_random(u32::from_be_bytes(random_bytes::<4>(rng.as_mut())?));
+        let outbound = Spi::new(peer_spi).ok_or(PeerMisbehaved::InvalidEspSpi)?;
+        answer.spi = inbound.get().to_be_bytes().to_vec();
+        let nr = random_bytes::<NONCE_LEN>(rng.as_mut())?.to_vec();
+        let (ke_reply, shared) = match (dh, ke) {
+            (Some(group), Some(peer)) => {
+                let ours = KeyExchange::generate(group, rng.as_mut()).map_err(Error::Crypto)?;
+                let public = ours.public_value().to_vec();
+                let Ok(shared) = ours.agree(&peer.data) else {
+                    return refuse(NotifyType::INVALID_SYNTAX);
+                };
+                (
+                    Some(KeRepr {
+                        group: group.transform_id(),
+                        data: public,
+                    }),
+                    Some(shared),
+                )
+            }
+            _ => (None, None),
+        };
+        let keymat = child_sa_keymat(
+            ike_sa.keys.suite.prf,
+            &ike_sa.keys.sk_d,
+            shared.as_ref(),
+            &ni.nonce,
+            &nr,
+            2 * suite.keymat_len_per_direction(),
+        )
+        .map_err(Error::Crypto)?;
+        // In this exchange we are the responder: its keys come second in KEYMAT.
+        let keys = ChildSaKeys::from_keymat(suite, Role::Responder, inbound, outbound, &keymat)
+            .map_err(|_| Error::Crypto(CryptoError::InvalidKeyLength))?;
+        est.children.push(ChildPair { inbound, outbound });
+        let child = est.template.child(keys, &tsr.selectors, &tsi.selectors);
+        events.push_back(Event::ChildSaRekeyed {
+            replaces: old.inbound,
+            child: Box::new(child),
+        });
+        let mut reply = vec![
+            Payload::Sa(SaRepr {
+                proposals: vec![answer],
+            }),
+            Payload::Nonce(NonceRepr { nonce: nr }),
+        ];
+        reply.extend(ke_reply.map(Payload::Ke));
+        reply.push(Payload::TsI(tsi.clone()));
+        reply.push(Payload::TsR(tsr.clone()));
+        Ok(reply)
     }
 
     // ---- endings ----
@@ -999,6 +1165,27 @@ impl Initiator {
         self.state = State::Closed;
         self.ike_sa = None;
         self.events.push_back(Event::Closed { reason });
+    }
+}
+
+impl ChildTemplate {
+    fn child(
+        &self,
+        keys: ChildSaKeys,
+        ts_local: &[TrafficSelector],
+        ts_remote: &[TrafficSelector],
+    ) -> ChildSaEstablished {
+        ChildSaEstablished {
+            esp_suite: keys.suite,
+            keys,
+            ts_local: ts_local.to_vec(),
+            ts_remote: ts_remote.to_vec(),
+            config: self.config.clone(),
+            nat: self.nat,
+            esp_destination: self.esp_destination,
+            ike_suite: self.ike_suite,
+            remote_id: self.remote_id.clone(),
+        }
     }
 }
 

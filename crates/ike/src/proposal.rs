@@ -237,6 +237,115 @@ pub(crate) fn select_esp(offered: &SaRepr, answer: &SaRepr) -> Result<(EspSuite,
     Ok((suite, spi))
 }
 
+/// What we answer, as the responder of a CREATE_CHILD_SA, to the gateway's ESP proposals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ResponderChoice {
+    /// A proposal we accept: the answer (SPI still to be filled in), its suite, the gateway's
+    /// SPI and the PFS group, if any.
+    Chosen {
+        answer: ProposalRepr,
+        suite: EspSuite,
+        peer_spi: u32,
+        dh: Option<DhGroup>,
+    },
+    /// Nothing acceptable.
+    NoProposal,
+    /// Acceptable only with a KE payload of this group.
+    InvalidKe(DhGroup),
+}
+
+/// Picks, in the gateway's order, the first ESP proposal our configuration allows. PFS groups
+/// are accepted if our crypto supports them and the KE payload uses one of them.
+pub(crate) fn choose_esp_as_responder(
+    ours: &[EspProposal],
+    offer: &SaRepr,
+    ke_group: Option<u16>,
+) -> ResponderChoice {
+    let mut wanted_group = None;
+    for p in &offer.proposals {
+        let Ok(spi) = <[u8; 4]>::try_from(p.spi.as_slice()).map(u32::from_be_bytes) else {
+            continue;
+        };
+        if p.protocol != ProtocolId::ESP || spi < 256 {
+            continue;
+        }
+        let of_type = |ty: u8| p.transforms.iter().filter(move |t| t.transform_type == ty);
+        for o in ours {
+            let Some((encr_t, encr)) = of_type(transform_type::ENCR).find_map(|t| {
+                EncrAlgorithm::from_transform(t.transform_id, t.key_length())
+                    .filter(|e| o.encr.contains(e))
+                    .map(|e| (t, e))
+            }) else {
+                continue;
+            };
+            let integ = if encr.is_aead() {
+                if of_type(transform_type::INTEG).any(|t| t.transform_id != 0) {
+                    continue;
+                }
+                None
+            } else {
+                match of_type(transform_type::INTEG).find_map(|t| {
+                    IntegAlgorithm::from_transform_id(t.transform_id)
+                        .filter(|i| o.integ.contains(i))
+                }) {
+                    Some(i) => Some(i),
+                    None => continue,
+                }
+            };
+            let esn_offered = |id| of_type(transform_type::ESN).any(|t| t.transform_id == id);
+            let esn = if o.esn && esn_offered(ESN_ON) {
+                Some(true)
+            } else if esn_offered(ESN_NONE) || of_type(transform_type::ESN).next().is_none() {
+                Some(false)
+            } else {
+                None
+            };
+            let Some(esn) = esn else { continue };
+            let groups: Vec<DhGroup> = of_type(transform_type::DH)
+                .filter_map(|t| DhGroup::from_transform_id(t.transform_id))
+                .collect();
+            let pfs_offered = of_type(transform_type::DH).any(|t| t.transform_id != 0);
+            let dh = if pfs_offered {
+                match groups
+                    .iter()
+                    .copied()
+                    .find(|g| Some(g.transform_id()) == ke_group)
+                {
+                    Some(g) => Some(g),
+                    None => {
+                        wanted_group = wanted_group.or_else(|| groups.first().copied());
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            let mut transforms = vec![encr_t.clone()];
+            transforms
+                .extend(integ.map(|i| TransformRepr::new(transform_type::INTEG, i.transform_id())));
+            transforms.extend(dh.map(|g| TransformRepr::new(transform_type::DH, g.transform_id())));
+            if of_type(transform_type::ESN).next().is_some() {
+                transforms.push(TransformRepr::new(
+                    transform_type::ESN,
+                    if esn { ESN_ON } else { ESN_NONE },
+                ));
+            }
+            return ResponderChoice::Chosen {
+                answer: ProposalRepr {
+                    number: p.number,
+                    protocol: ProtocolId::ESP,
+                    spi: Vec::new(),
+                    transforms,
+                },
+                suite: EspSuite { encr, integ, esn },
+                peer_spi: spi,
+                dh,
+            };
+        }
+    }
+    wanted_group.map_or(ResponderChoice::NoProposal, ResponderChoice::InvalidKe)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,6 +411,50 @@ mod tests {
         let mut two = answer_from(&offered, 1, &[0, 3, 6]);
         two.proposals.push(two.proposals[0].clone());
         assert_eq!(err(&two), expected);
+    }
+
+    #[test]
+    fn responder_choice_follows_the_gateway_order_and_our_limits() {
+        let ours = EspProposal::defaults();
+        let mut offer = esp_sa_payload(&EspProposal::defaults(), 0xc000_0001);
+        offer.proposals.reverse();
+        let ResponderChoice::Chosen {
+            answer,
+            suite,
+            peer_spi,
+            dh,
+        } = choose_esp_as_responder(&ours, &offer, None)
+        else {
+            panic!()
+        };
+        assert_eq!(peer_spi, 0xc000_0001);
+        assert_eq!(dh, None);
+        assert_eq!(suite.encr, EncrAlgorithm::AesCbc256);
+        assert_eq!(suite.integ, Some(IntegAlgorithm::HmacSha2_256_128));
+        assert!(suite.esn);
+        assert_eq!(answer.number, 2);
+        assert_eq!(answer.transforms.len(), 3);
+        // With PFS: the KE group decides, or we ask for the first group offered.
+        offer.proposals[0]
+            .transforms
+            .push(TransformRepr::new(transform_type::DH, 14));
+        offer.proposals[1].transforms.clear();
+        assert_eq!(
+            choose_esp_as_responder(&ours, &offer, Some(31)),
+            ResponderChoice::InvalidKe(DhGroup::Modp2048)
+        );
+        assert!(matches!(
+            choose_esp_as_responder(&ours, &offer, Some(14)),
+            ResponderChoice::Chosen {
+                dh: Some(DhGroup::Modp2048),
+                ..
+            }
+        ));
+        offer.proposals.truncate(0);
+        assert_eq!(
+            choose_esp_as_responder(&ours, &offer, None),
+            ResponderChoice::NoProposal
+        );
     }
 
     #[test]

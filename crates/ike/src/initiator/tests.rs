@@ -529,9 +529,13 @@ impl Responder {
 
     /// A request from the responder to the initiator (liveness check, delete ...).
     fn request(&mut self, inner: &[Payload]) -> Vec<u8> {
+        self.request_of(ExchangeType::INFORMATIONAL, inner)
+    }
+
+    fn request_of(&mut self, exchange: ExchangeType, inner: &[Payload]) -> Vec<u8> {
         let id = self.next_request_id;
         self.next_request_id += 1;
-        let header = self.header(ExchangeType::INFORMATIONAL, id, false);
+        let header = self.header(exchange, id, false);
         let mut out = NON_ESP_MARKER.to_vec();
         out.extend(self.seal(&header, inner));
         out
@@ -1395,5 +1399,191 @@ fn without_forced_encapsulation_and_without_nat_ike_stays_on_port_500() {
         net.sent
             .iter()
             .all(|t| !t.nat_t && t.destination.port() == 500)
+    );
+}
+
+/// The gateway's half of a CHILD_SA rekey it started.
+struct GatewayRekey {
+    ni: Vec<u8>,
+    ke: Option<KeyExchange>,
+    new_spi: u32,
+}
+
+impl Responder {
+    /// A CREATE_CHILD_SA request rekeying the CHILD_SA whose gateway-inbound SPI is `old`.
+    fn rekey_request(&mut self, old: u32, pfs: Option<DhGroup>) -> (Vec<u8>, GatewayRekey) {
+        let ni = self.random(32);
+        let new_spi: u32 = 0xc0de_0002;
+        let mut transforms = vec![TransformRepr::with_key_length(
+            transform_type::ENCR,
+            20,
+            Some(256),
+        )];
+        if let Some(g) = pfs {
+            transforms.push(TransformRepr::new(transform_type::DH, g.transform_id()));
+        }
+        transforms.push(TransformRepr::new(transform_type::ESN, 0));
+        let ke = pfs.map(|g| KeyExchange::generate(g, &mut self.rng).unwrap());
+        let mut inner = vec![
+            Payload::Notify(NotifyRepr {
+                protocol: ProtocolId::ESP,
+                spi: old.to_be_bytes().to_vec(),
+                notify_type: NotifyType::REKEY_SA,
+                data: vec![],
+            }),
+            Payload::Sa(SaRepr {
+                proposals: vec![ProposalRepr {
+                    number: 1,
+                    protocol: ProtocolId::ESP,
+                    spi: new_spi.to_be_bytes().to_vec(),
+                    transforms,
+                }],
+            }),
+            Payload::Nonce(NonceRepr { nonce: ni.clone() }),
+        ];
+        if let Some(ke) = &ke {
+            inner.push(Payload::Ke(KeRepr {
+                group: ke.group().transform_id(),
+                data: ke.public_value().to_vec(),
+            }));
+        }
+        inner.push(Payload::TsI(TsRepr {
+            selectors: vec![TrafficSelector::ipv4_any()],
+        }));
+        inner.push(Payload::TsR(TsRepr {
+            selectors: vec![TrafficSelector::ipv4_any()],
+        }));
+        let datagram = self.request_of(ExchangeType::CREATE_CHILD_SA, &inner);
+        (datagram, GatewayRekey { ni, ke, new_spi })
+    }
+
+    /// The gateway's keys for the new CHILD_SA, from the initiator's answer.
+    fn rekey_finish(&self, rekey: GatewayRekey, reply: &[u8]) -> ChildSaKeys {
+        let (header, inner) = self.read_response(reply);
+        assert_eq!(header.exchange_type, ExchangeType::CREATE_CHILD_SA);
+        let (mut nr, mut ker, mut spi) = (None, None, None);
+        for p in &inner {
+            match p {
+                Payload::Nonce(n) => nr = Some(n.nonce.clone()),
+                Payload::Ke(k) => ker = Some(k.data.clone()),
+                Payload::Sa(sa) => {
+                    spi = Some(u32::from_be_bytes(
+                        sa.proposals[0].spi.as_slice().try_into().unwrap(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        let shared = rekey.ke.map(|ke| ke.agree(&ker.unwrap()).unwrap());
+        let sa = self.sa.as_ref().unwrap();
+        let suite = EspSuite {
+            encr: EncrAlgorithm::AesGcm16_256,
+            integ: None,
+            esn: false,
+        };
+        let keymat = child_sa_keymat(
+            sa.keys.suite.prf,
+            &sa.keys.sk_d,
+            shared.as_ref(),
+            &rekey.ni,
+            &nr.unwrap(),
+            2 * suite.keymat_len_per_direction(),
+        )
+        .unwrap();
+        ChildSaKeys::from_keymat(
+            suite,
+            Role::Initiator,
+            Spi::new(rekey.new_spi).unwrap(),
+            Spi::new(spi.unwrap()).unwrap(),
+            &keymat,
+        )
+        .unwrap()
+    }
+}
+
+fn rekey_scenario(pfs: Option<DhGroup>) {
+    let mut net = established_net();
+    let old_out = net.established().keys.outbound.spi;
+    let old_in = net.established().keys.inbound.spi;
+    let (request, rekey) = net.responder.rekey_request(old_out.get(), pfs);
+    net.deliver(4500, 4500, &request);
+    let reply = net.initiator.poll_transmit().unwrap();
+    let theirs = net.responder.rekey_finish(rekey, &reply.payload);
+    let Some(Event::ChildSaRekeyed { replaces, child }) = net.initiator.poll_event() else {
+        panic!("no rekey event")
+    };
+    assert_eq!(replaces, old_in);
+    let ours = &child.keys;
+    assert_eq!(ours.outbound.spi, theirs.inbound.spi);
+    assert_eq!(ours.inbound.spi, theirs.outbound.spi);
+    assert_eq!(*ours.outbound.encr_key, *theirs.inbound.encr_key);
+    assert_eq!(*ours.inbound.encr_key, *theirs.outbound.encr_key);
+    assert_ne!(
+        *ours.inbound.encr_key,
+        *net.established().keys.inbound.encr_key
+    );
+    assert_eq!(child.config.dns_domains, ["corp.example"]);
+    assert_eq!(child.ts_local, [TrafficSelector::ipv4_any()]);
+    // The gateway deletes the old CHILD_SA; we answer with ours and stay up.
+    let delete = net
+        .responder
+        .request(&[Payload::Delete(DeleteRepr::esp(&[old_out.get()]))]);
+    net.deliver(4500, 4500, &delete);
+    let reply = net.initiator.poll_transmit().unwrap();
+    let (_, inner) = net.responder.read_response(&reply.payload);
+    assert_eq!(inner, [Payload::Delete(DeleteRepr::esp(&[old_in.get()]))]);
+    assert!(matches!(
+        net.initiator.poll_event(),
+        Some(Event::ChildSaDeleted { inbound_spi }) if inbound_spi == old_in
+    ));
+    assert!(!net.initiator.is_closed());
+    assert!(net.initiator.poll_transmit().is_none());
+}
+
+#[test]
+fn gateway_rekeys_the_child_sa() {
+    rekey_scenario(None);
+}
+
+#[test]
+fn gateway_rekeys_the_child_sa_with_pfs() {
+    rekey_scenario(Some(DhGroup::Ecp256));
+}
+
+#[test]
+fn rekey_of_an_unknown_child_sa_is_refused() {
+    let mut net = established_net();
+    let (request, _) = net.responder.rekey_request(0x1234_5678, None);
+    net.deliver(4500, 4500, &request);
+    let reply = net.initiator.poll_transmit().unwrap();
+    let (_, inner) = net.responder.read_response(&reply.payload);
+    assert!(
+        matches!(&inner[..], [Payload::Notify(n)] if n.notify_type == NotifyType::CHILD_SA_NOT_FOUND)
+    );
+    assert!(net.initiator.poll_event().is_none());
+}
+
+#[test]
+fn new_child_sas_and_ike_rekeys_are_refused() {
+    let mut net = established_net();
+    let request = net.responder.request_of(
+        ExchangeType::CREATE_CHILD_SA,
+        &[
+            Payload::Sa(SaRepr {
+                proposals: vec![ProposalRepr {
+                    number: 1,
+                    protocol: ProtocolId::IKE,
+                    spi: vec![7; 8],
+                    transforms: vec![TransformRepr::new(transform_type::ENCR, 20)],
+                }],
+            }),
+            Payload::Nonce(NonceRepr { nonce: vec![1; 32] }),
+        ],
+    );
+    net.deliver(4500, 4500, &request);
+    let reply = net.initiator.poll_transmit().unwrap();
+    let (_, inner) = net.responder.read_response(&reply.payload);
+    assert!(
+        matches!(&inner[..], [Payload::Notify(n)] if n.notify_type == NotifyType::NO_ADDITIONAL_SAS)
     );
 }
