@@ -1,5 +1,9 @@
 //! The sans-IO IKEv2 initiator: IKE_SA_INIT, IKE_AUTH with a pre-shared key and one CHILD_SA,
-//! then answering the gateway's INFORMATIONAL requests until the SA is closed.
+//! then answering the gateway's requests until the SA is closed: INFORMATIONAL (liveness
+//! checks, Delete of the IKE SA or of CHILD_SAs) and CREATE_CHILD_SA rekeys of our CHILD_SA.
+//! Not yet: rekeying the IKE SA (refused with NO_ADDITIONAL_SAS, which makes strongSwan
+//! re-authenticate, i.e. delete the SA), our own rekeys and liveness checks, MOBIKE, EAP and
+//! certificates, sending fragmented messages (received fragments are reassembled).
 //!
 //! Driving it (the order of calls, like quinn-proto's `Connection`):
 //! 1. [`Initiator::new`] queues the first IKE_SA_INIT request.
