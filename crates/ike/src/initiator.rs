@@ -519,6 +519,11 @@ impl Initiator {
             if cookie.data.is_empty() || cookie.data.len() > MAX_COOKIE_LEN {
                 return Err(PeerMisbehaved::InvalidCookie.into());
             }
+            if init.cookie.as_ref() == Some(&cookie.data) {
+                // A duplicate of the answer we already followed.
+                self.tasks.stale_responses += 1;
+                return Ok(());
+            }
             if init.cookie_retries >= self.config.max_cookie_retries {
                 return Err(PeerMisbehaved::TooManyRetries.into());
             }
@@ -531,6 +536,11 @@ impl Initiator {
             let wanted = <[u8; 2]>::try_from(invalid_ke.data.as_slice())
                 .map(u16::from_be_bytes)
                 .map_err(|_| PeerMisbehaved::UnofferedGroup(0))?;
+            if init.ke_retries > 0 && wanted == init.ke.group().transform_id() {
+                // A duplicate of the answer we already followed.
+                self.tasks.stale_responses += 1;
+                return Ok(());
+            }
             let group = DhGroup::from_transform_id(wanted)
                 .filter(|g| {
                     proposal::offers_group(&self.config.ike_proposals, *g) && *g != init.ke.group()

@@ -1587,3 +1587,29 @@ fn new_child_sas_and_ike_rekeys_are_refused() {
         matches!(&inner[..], [Payload::Notify(n)] if n.notify_type == NotifyType::NO_ADDITIONAL_SAS)
     );
 }
+
+#[test]
+fn duplicate_cookie_and_invalid_ke_answers_are_dropped() {
+    let mut net = Net::new(
+        config(),
+        ResponderConfig {
+            require_cookie: true,
+            dh: DhGroup::Ecp256,
+            ..ResponderConfig::default()
+        },
+    );
+    net.duplicate_responses = true;
+    net.run();
+    assert_eq!(net.established().ike_suite.dh, DhGroup::Ecp256);
+    assert_keys_match(&net);
+    assert_eq!(
+        net.stages(),
+        [
+            Stage::SendingIkeSaInit,
+            Stage::RetryingWithCookie,
+            Stage::RetryingWithGroup(DhGroup::Ecp256),
+            Stage::Authenticating,
+            Stage::Established
+        ]
+    );
+}
