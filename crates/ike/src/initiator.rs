@@ -396,7 +396,12 @@ impl Initiator {
         local: SocketAddr,
         datagram: &[u8],
     ) {
-        if matches!(self.state, State::Closed) || remote.ip() != self.config.remote.ip() {
+        // Dual-stack sockets report IPv4 peers as IPv4-mapped IPv6 addresses.
+        let canonical = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
+        let (remote, local) = (canonical(remote), canonical(local));
+        if matches!(self.state, State::Closed)
+            || remote.ip() != self.config.remote.ip().to_canonical()
+        {
             return;
         }
         let data = match datagram.strip_prefix(&NON_ESP_MARKER) {

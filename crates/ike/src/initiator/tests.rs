@@ -1613,3 +1613,35 @@ fn duplicate_cookie_and_invalid_ke_answers_are_dropped() {
         ]
     );
 }
+
+#[test]
+fn accepts_ipv4_mapped_addresses_from_dual_stack_sockets() {
+    let mut net = Net::new(config(), ResponderConfig::default());
+    let first = net.initiator.poll_transmit().unwrap();
+    let reply = net
+        .responder
+        .handle(Net::local_for(&first), &first.payload)
+        .remove(0);
+    let mapped = |a: SocketAddr| match a.ip() {
+        IpAddr::V4(v4) => SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), a.port()),
+        IpAddr::V6(_) => a,
+    };
+    let now = net.now;
+    net.initiator.handle_datagram(
+        now,
+        mapped(gateway()),
+        mapped(SocketAddr::new(client_ip(), 500)),
+        &reply,
+    );
+    assert!(matches!(
+        net.initiator.poll_event(),
+        Some(Event::Stage(Stage::SendingIkeSaInit))
+    ));
+    assert!(matches!(
+        net.initiator.poll_event(),
+        Some(Event::Stage(Stage::Authenticating))
+    ));
+    net.sent.push(first);
+    net.run();
+    assert!(!net.established().nat.local_behind_nat);
+}
