@@ -3,7 +3,8 @@
 //! checks, Delete of the IKE SA or of CHILD_SAs) and CREATE_CHILD_SA rekeys of our CHILD_SA
 //! and of the IKE SA (after which we are the original *responder* of the new IKE SA, and the
 //! old one lingers only to answer the gateway's Delete of it).
-//! Not yet: our own rekeys and liveness checks, additional CHILD_SAs, MOBIKE, EAP and
+//! [`Initiator::send_liveness_check`] asks whether the gateway is alive.
+//! Not yet: our own rekeys, additional CHILD_SAs, MOBIKE, EAP and
 //! certificates, sending fragmented messages (received fragments are reassembled).
 //!
 //! Driving it (the order of calls, like quinn-proto's `Connection`):
@@ -311,6 +312,8 @@ pub struct Initiator {
     state: State,
     ike_sa: Option<IkeSa>,
     old_ike_sa: Option<OldIkeSa>,
+    /// [`Initiator::close`] was called while a request was in flight.
+    close_requested: bool,
     tasks: TaskManager,
     reassembly: Reassembly,
     events: VecDeque<Event>,
@@ -386,6 +389,7 @@ impl Initiator {
             state: State::Closed,
             ike_sa: None,
             old_ike_sa: None,
+            close_requested: false,
             tasks: TaskManager::new(config.retransmit),
             reassembly: Reassembly::default(),
             events: VecDeque::new(),
@@ -464,6 +468,10 @@ impl Initiator {
     /// [`Event::Closed`] follows when the gateway answers or the request times out.
     pub fn close(&mut self, now: Instant) {
         match self.state {
+            State::Established(_) if self.tasks.has_pending() => {
+                // One request at a time (window size 1): delete once the liveness check ends.
+                self.close_requested = true;
+            }
             State::Established(_) => {
                 let inner = [Payload::Delete(DeleteRepr::ike())];
                 match self.encrypt_request(ExchangeType::INFORMATIONAL, &inner) {
@@ -480,6 +488,27 @@ impl Initiator {
             State::SaInit(_) | State::Auth(_) => {
                 self.send_delete_unreliably();
                 self.finish(CloseReason::Closed);
+            }
+        }
+    }
+
+    /// Asks the gateway whether it is still there (an empty INFORMATIONAL request, RFC 7296
+    /// §1.4), e.g. when no ESP has arrived for a while. Unanswered, it ends the SA with
+    /// [`Error::Timeout`] after the usual retransmissions. Returns `false` (and sends nothing)
+    /// unless the SA is established and no other request of ours is in flight.
+    pub fn send_liveness_check(&mut self, now: Instant) -> bool {
+        if !matches!(self.state, State::Established(_)) || self.tasks.has_pending() {
+            return false;
+        }
+        match self.encrypt_request(ExchangeType::INFORMATIONAL, &[]) {
+            Ok((bytes, path)) => {
+                self.tasks
+                    .send_request(now, ExchangeType::INFORMATIONAL, &bytes, path);
+                true
+            }
+            Err(e) => {
+                self.fail(e);
+                false
             }
         }
     }
@@ -532,7 +561,7 @@ impl Initiator {
             let result = if matches!(self.state, State::SaInit(_)) {
                 self.on_sa_init_response(now, remote, local, data)
             } else {
-                self.on_encrypted_response(data)
+                self.on_encrypted_response(now, data)
             };
             if let Err(e) = result {
                 self.fail(e);
@@ -1002,7 +1031,7 @@ impl Initiator {
         }
     }
 
-    fn on_encrypted_response(&mut self, data: &[u8]) -> Result<(), Error> {
+    fn on_encrypted_response(&mut self, now: Instant, data: &[u8]) -> Result<(), Error> {
         let Some((header, inner)) = self.decrypt(data)? else {
             return Ok(());
         };
@@ -1021,6 +1050,13 @@ impl Initiator {
             (State::Auth(_), ExchangeType::IKE_AUTH) => self.on_ike_auth_response(&header, &inner),
             (State::Closing, _) => {
                 self.finish(CloseReason::Closed);
+                Ok(())
+            }
+            (State::Established(_), ExchangeType::INFORMATIONAL) => {
+                // Our liveness check was answered.
+                if self.close_requested {
+                    self.close(now);
+                }
                 Ok(())
             }
             _ => Ok(()),

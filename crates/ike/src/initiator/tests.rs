@@ -1822,3 +1822,40 @@ fn gateway_rekeys_the_ike_sa() {
     net.run();
     assert_eq!(*net.close_reason(), CloseReason::Closed);
 }
+
+#[test]
+fn liveness_checks_are_answered_or_time_out() {
+    let mut net = established_net();
+    let start = net.now;
+    assert!(net.initiator.send_liveness_check(start));
+    assert!(!net.initiator.send_liveness_check(start), "one at a time");
+    net.run();
+    assert_eq!(net.now, start, "answered without retransmission");
+    assert!(!net.initiator.is_closed());
+    assert_eq!(net.initiator.poll_timeout(), None);
+    assert_eq!(
+        net.responder.requests_seen.last(),
+        Some(&ExchangeType::INFORMATIONAL)
+    );
+
+    // A close() during a check waits for it, then deletes the SA.
+    assert!(net.initiator.send_liveness_check(net.now));
+    let now = net.now;
+    net.initiator.close(now);
+    net.run();
+    assert_eq!(*net.close_reason(), CloseReason::Closed);
+
+    // A gateway that stopped answering.
+    let mut net = established_net();
+    net.drop_outbound = Box::new(|_| true);
+    let now = net.now;
+    assert!(net.initiator.send_liveness_check(now));
+    net.run();
+    assert_eq!(
+        *net.failure(),
+        Error::Timeout {
+            exchange: ExchangeType::INFORMATIONAL,
+            attempts: 6
+        }
+    );
+}
