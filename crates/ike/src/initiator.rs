@@ -1456,7 +1456,9 @@ impl Initiator {
     fn finish(&mut self, reason: CloseReason) {
         self.tasks.abandon();
         self.state = State::Closed;
+        // Dropping the SAs zeroizes their keys.
         self.ike_sa = None;
+        self.old_ike_sa = None;
         self.events.push_back(Event::Closed { reason });
     }
 }
