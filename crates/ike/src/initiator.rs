@@ -35,7 +35,7 @@ use crate::error::{Error, PeerIncompatible, PeerMisbehaved};
 use crate::exchange::{
     NON_ESP_MARKER, Path, RequestMatch, ResponseMatch, TaskManager, TimerOutcome, Transmit,
 };
-use crate::fragment::Reassembly;
+use crate::reassembly::Reassembly;
 use crate::nat::{NatState, endpoint_hash as nat_detection_hash};
 use crate::proposal;
 use crate::wire::{

@@ -62,7 +62,7 @@ pub mod config;
 pub mod crypto;
 mod error;
 mod exchange;
-mod fragment;
+mod reassembly;
 mod initiator;
 mod nat;
 mod proposal;
