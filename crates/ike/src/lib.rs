@@ -6,4 +6,7 @@
 //! - Depends on `ipsec-types` and crypto crates only; never on `esp`, tokio or OS APIs.
 //! - Untrusted bytes never panic and never cause unbounded allocation.
 
+pub mod cert;
 pub mod crypto;
+pub mod eap;
+pub mod fragment;
