@@ -483,6 +483,9 @@ pub fn verify_server(
             validity.not_before.timestamp(),
         )));
     }
+    if cert.is_ca() {
+        return Err(CertError::CaAsEndEntity);
+    }
     match cert.key_usage() {
         Ok(Some(ku)) if !(ku.value.digital_signature() || ku.value.non_repudiation()) => {
             return Err(CertError::WrongKeyUsage(
