@@ -3,6 +3,9 @@
 //! verified by us, signatures made by OpenSSL verified by us, and client credentials from PEM
 //! and PKCS#12 (modern and legacy, made by OpenSSL).
 
+// Test helpers panic on bad fixtures, like the tests themselves.
+#![allow(clippy::unwrap_used)]
+
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -856,9 +859,9 @@ fn signatures_made_by_openssl_verify() {
 fn ed25519_rfc8032_test_1() {
     // RFC 8032 §7.1 TEST 1: empty message.
     let public = hex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
-    let sig = hex(concat!(
-        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
-    ));
+    let sig = hex(
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+    );
     let mut spki = hex("302a300506032b6570032100");
     spki.extend_from_slice(&public);
     let key = PeerPublicKey::from_spki(&spki).unwrap();

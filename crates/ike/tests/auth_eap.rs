@@ -3,6 +3,9 @@
 //! scripted server (success, wrong password, early success, impostor, Nak, refusal before the
 //! server is authenticated).
 
+// Test helpers panic on bad fixtures, like the tests themselves.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashMap;
 
 use ike::crypto::{CryptoError, Random};
