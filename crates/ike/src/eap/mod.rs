@@ -11,12 +11,14 @@
 //!   collects MSCHAPv2 responses for offline cracking.
 //! - An EAP-Success is accepted only after the method finished and the server proved it knows
 //!   the password (the MSCHAPv2 authenticator response); an early Success is an error.
-//! - Not implemented: EAP-TLS (RFC 5216), EAP-MD5 (it cannot authenticate the server), the
-//!   MSCHAPv2 retry and change-password flows. Offered methods we do not run are answered with
-//!   a Nak proposing MSCHAPv2.
+//! - Methods: EAP-MSCHAPv2 and EAP-TLS ([`tls`], RFC 5216 / RFC 9190). Not implemented:
+//!   EAP-MD5 (it cannot authenticate the server), the MSCHAPv2 retry and change-password flows,
+//!   TLS session resumption. Offered methods we do not run are answered with a Nak proposing
+//!   the configured method.
 
 pub mod message;
 pub mod mschapv2;
+pub mod tls;
 
 use std::fmt;
 
@@ -25,6 +27,7 @@ use zeroize::Zeroizing;
 use crate::crypto::{CryptoError, Random};
 pub use message::{EapCode, EapPacket, EapType};
 use mschapv2::{FailureMessage, MsChapPacket, SuccessMessage, opcode};
+pub use tls::EapTlsConfig;
 
 /// Why an EAP message could not be handled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +68,9 @@ pub enum EapError {
     /// The random source failed.
     #[error("the random number generator failed")]
     Random(#[from] CryptoError),
+    /// The EAP-TLS handshake failed (certificate rejected, no common cipher, alert, ...).
+    #[error("the EAP-TLS handshake failed: {0}")]
+    Tls(String),
 }
 
 /// The method the client runs, with its credentials. `Debug` never prints the password.
@@ -78,6 +84,9 @@ pub enum EapMethod {
         /// The password.
         password: Zeroizing<String>,
     },
+    /// EAP-TLS with a rustls client configuration (server verification and client
+    /// certificate).
+    Tls(EapTlsConfig),
 }
 
 impl fmt::Debug for EapMethod {
@@ -87,6 +96,7 @@ impl fmt::Debug for EapMethod {
                 .debug_struct("MsChapV2")
                 .field("user_name", user_name)
                 .finish_non_exhaustive(),
+            Self::Tls(config) => f.debug_tuple("Tls").field(config).finish(),
         }
     }
 }
@@ -95,6 +105,7 @@ impl EapMethod {
     const fn eap_type(&self) -> EapType {
         match self {
             Self::MsChapV2 { .. } => EapType::MSCHAPV2,
+            Self::Tls(_) => EapType::TLS,
         }
     }
 }
@@ -161,6 +172,8 @@ enum State {
     SuccessAcknowledged { msk: Zeroizing<Vec<u8>> },
     /// The server sent an MSCHAPv2 Failure; waiting for EAP-Failure.
     FailureAcknowledged(FailureMessage),
+    /// EAP-TLS is running.
+    Tls(Box<tls::TlsSession>),
     /// Success, Failure or an error ended the conversation.
     Finished,
 }
@@ -224,6 +237,9 @@ impl EapClient {
         match (packet.code, packet.body) {
             (EapCode::Success, _) => match std::mem::replace(&mut self.state, State::Finished) {
                 State::SuccessAcknowledged { msk } => Ok(EapStep::Success { msk: Some(msk) }),
+                State::Tls(session) => Ok(EapStep::Success {
+                    msk: Some(session.finish()?),
+                }),
                 _ => Err(EapError::EarlySuccess),
             },
             (EapCode::Failure, _) => {
@@ -258,16 +274,23 @@ impl EapClient {
             EapType::NOTIFICATION => respond(EapType::NOTIFICATION, &[]),
             EapType::NAK => Err(EapError::Unexpected("a Nak request")),
             ty if ty == self.method.eap_type() => {
-                let EapMethod::MsChapV2 {
-                    user_name,
-                    password,
-                } = &self.method;
-                let (user_name, password) = (user_name.clone(), password.clone());
-                let type_data = self.handle_mschapv2(data, &user_name, &password, rng);
+                let type_data = match &self.method {
+                    EapMethod::MsChapV2 {
+                        user_name,
+                        password,
+                    } => {
+                        let (user_name, password) = (user_name.clone(), password.clone());
+                        self.handle_mschapv2(data, &user_name, &password, rng)
+                    }
+                    EapMethod::Tls(config) => {
+                        let config = config.clone();
+                        self.handle_tls(data, &config)
+                    }
+                };
                 if type_data.is_err() {
                     self.state = State::Finished;
                 }
-                respond(EapType::MSCHAPV2, &type_data?)
+                respond(ty, &type_data?)
             }
             other => {
                 if matches!(self.state, State::Start) {
@@ -278,6 +301,19 @@ impl EapClient {
                     Err(EapError::UnsupportedMethod(other.0))
                 }
             }
+        }
+    }
+
+    fn handle_tls(&mut self, data: &[u8], config: &EapTlsConfig) -> Result<Vec<u8>, EapError> {
+        if !self.server_authenticated {
+            return Err(EapError::ServerNotAuthenticated);
+        }
+        if matches!(self.state, State::Start) {
+            self.state = State::Tls(Box::new(tls::TlsSession::new(config)?));
+        }
+        match &mut self.state {
+            State::Tls(session) => session.handle(data),
+            _ => Err(EapError::Unexpected("EAP-TLS after the conversation ended")),
         }
     }
 
