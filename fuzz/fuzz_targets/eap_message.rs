@@ -1,9 +1,10 @@
-//! EAP packets, MSCHAPv2 Success/Failure strings and the EAP client on arbitrary input: no
+//! EAP packets, EAP-TLS framing, MSCHAPv2 Success/Failure strings and the EAP client on arbitrary input: no
 //! panics, no unbounded allocation.
 #![no_main]
 
 use ike::crypto::{CryptoError, Random};
 use ike::eap::mschapv2::{FailureMessage, MsChapPacket, SuccessMessage};
+use ike::eap::tls::TlsPacket;
 use ike::eap::{EapClient, EapMethod, EapPacket};
 use libfuzzer_sys::fuzz_target;
 
@@ -20,6 +21,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(packet) = EapPacket::parse(data) {
         assert!(packet.buffer_len() <= data.len());
         if let Some((_, type_data)) = packet.body {
+            if let Ok(tls) = TlsPacket::parse(type_data) {
+                assert!(tls.data.len() < type_data.len());
+            }
             if let Ok(ms) = MsChapPacket::parse(type_data) {
                 let _ = SuccessMessage::parse(ms.data);
                 let _ = FailureMessage::parse(ms.data);
