@@ -35,9 +35,9 @@ use crate::error::{Error, PeerIncompatible, PeerMisbehaved};
 use crate::exchange::{
     NON_ESP_MARKER, Path, RequestMatch, ResponseMatch, TaskManager, TimerOutcome, Transmit,
 };
-use crate::reassembly::Reassembly;
 use crate::nat::{NatState, endpoint_hash as nat_detection_hash};
 use crate::proposal;
+use crate::reassembly::Reassembly;
 use crate::wire::{
     CfgType, ConfigAttribute, CpRepr, DeleteRepr, ExchangeType, Flags, HeaderRepr, IdRepr,
     Identity, IkeHeader, KeRepr, Message, NonceRepr, NotifyRepr, NotifyType, Payload, PayloadType,

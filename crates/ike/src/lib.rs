@@ -3,7 +3,9 @@
 //! Room and rules:
 //! - Bytes and time in; bytes, timers and events out. No sockets, no clock, no threads, no
 //!   randomness of its own: the caller passes `now` and a random source.
-//! - Depends on `ipsec-types` and crypto crates only; never on `esp`, tokio or OS APIs.
+//! - Depends on `ipsec-types`, crypto crates and certificate/TLS parsers (`rustls-webpki`,
+//!   `x509-parser`, `rustls` driven without sockets for EAP-TLS); never on `esp`, tokio or OS
+//!   APIs.
 //! - Untrusted bytes never panic and never cause unbounded allocation.
 //!
 //! Layout: [`wire`] is the codec, [`crypto`] the primitives and key schedule, [`Initiator`] the
@@ -58,14 +60,17 @@
 //! ```
 
 mod auth;
+pub mod cert;
 pub mod config;
 pub mod crypto;
+pub mod eap;
 mod error;
 mod exchange;
-mod reassembly;
+pub mod fragment;
 mod initiator;
 mod nat;
 mod proposal;
+mod reassembly;
 pub mod wire;
 
 pub use config::{
