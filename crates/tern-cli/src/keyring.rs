@@ -101,12 +101,10 @@ impl Keyring {
             .store
             .as_ref()
             .map_err(|reason| KeyringError::Unavailable(reason.clone()))?;
-        Entry::new_in_store(store, SERVICE, &account(id, kind)).map_err(|e| {
-            KeyringError::Failed {
-                action: "open",
-                kind,
-                reason: e.to_string(),
-            }
+        Entry::new_in_store(store, SERVICE, &account(id, kind)).map_err(|e| KeyringError::Failed {
+            action: "open",
+            kind,
+            reason: e.to_string(),
         })
     }
 
@@ -236,7 +234,9 @@ mod tests {
         keyring
             .set(id, SecretKind::PreSharedKey, b"\x00binary psk\xff")
             .unwrap();
-        keyring.set(id, SecretKind::EapPassword, b"hunter2").unwrap();
+        keyring
+            .set(id, SecretKind::EapPassword, b"hunter2")
+            .unwrap();
         assert_eq!(
             keyring
                 .get(id, SecretKind::PreSharedKey)
@@ -251,7 +251,12 @@ mod tests {
         );
         // Another profile's entries are separate.
         let other = ProfileId::new_random();
-        assert!(keyring.get(other, SecretKind::EapPassword).unwrap().is_none());
+        assert!(
+            keyring
+                .get(other, SecretKind::EapPassword)
+                .unwrap()
+                .is_none()
+        );
         assert!(keyring.delete(id, SecretKind::EapPassword).unwrap());
         assert!(!keyring.delete(id, SecretKind::EapPassword).unwrap());
         assert!(keyring.get(id, SecretKind::EapPassword).unwrap().is_none());
@@ -264,7 +269,10 @@ mod tests {
             .get(ProfileId::new_random(), SecretKind::EapPassword)
             .unwrap_err();
         assert!(matches!(err, KeyringError::Unavailable(_)));
-        assert_eq!(err.to_string(), "no keyring is reachable (TERN_KEYRING=off)");
+        assert_eq!(
+            err.to_string(),
+            "no keyring is reachable (TERN_KEYRING=off)"
+        );
     }
 
     #[test]

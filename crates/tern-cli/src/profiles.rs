@@ -52,7 +52,10 @@ fn read_profile_file(path: &Path) -> CmdResult<Zeroizing<Vec<u8>>> {
 pub fn import(file: &Path, name: Option<String>, yes: bool, keyring: &Keyring) -> CmdResult {
     let bytes = read_profile_file(file)?;
     let (format, mut preview) = profile::import_any(&bytes).map_err(|e| {
-        Failure::error(format!("cannot import {}: {e}; nothing was changed", file.display()))
+        Failure::error(format!(
+            "cannot import {}: {e}; nothing was changed",
+            file.display()
+        ))
     })?;
     drop(bytes);
     if let Some(name) = name {
@@ -182,9 +185,8 @@ pub fn export(query: &str, file: Option<&Path>) -> CmdResult {
                 .map_err(|e| Failure::error(format!("cannot write to stdout: {e}")))?;
         }
         Some(path) => {
-            std::fs::write(path, text.as_bytes()).map_err(|e| {
-                Failure::error(format!("cannot write {}: {e}", path.display()))
-            })?;
+            std::fs::write(path, text.as_bytes())
+                .map_err(|e| Failure::error(format!("cannot write {}: {e}", path.display())))?;
             eprintln!("Exported {} to {}.", label(&profile), path.display());
         }
     }

@@ -125,8 +125,8 @@ mod tests {
 
     #[test]
     fn non_utf8_secret_is_refused_without_showing_it() {
-        let err = secret_text(Zeroizing::new(b"\xffhunter2".to_vec()), "pre-shared key")
-            .unwrap_err();
+        let err =
+            secret_text(Zeroizing::new(b"\xffhunter2".to_vec()), "pre-shared key").unwrap_err();
         assert_eq!(err.message, "the pre-shared key is not UTF-8 text");
     }
 }

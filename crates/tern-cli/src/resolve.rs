@@ -107,7 +107,12 @@ mod tests {
         let by_id = resolve(&all, "22222222-0000-4000-8000-000000000002").unwrap();
         assert_eq!(by_id.name, "work");
         // UUIDs match in any case.
-        let by_upper = resolve(&all, "22222222-0000-4000-8000-000000000002".to_uppercase().as_str());
+        let by_upper = resolve(
+            &all,
+            "22222222-0000-4000-8000-000000000002"
+                .to_uppercase()
+                .as_str(),
+        );
         assert_eq!(by_upper.unwrap().name, "work");
         // An exact name beats a case-insensitive one.
         assert_eq!(resolve(&all, "Work").unwrap().id, all[0].id);
@@ -147,7 +152,10 @@ mod tests {
         let all = sample();
         let err = resolve(&all, "Office").unwrap_err();
         let text = err.to_string();
-        assert!(text.starts_with("no profile is named \"Office\"; the profiles are: "), "{text}");
+        assert!(
+            text.starts_with("no profile is named \"Office\"; the profiles are: "),
+            "{text}"
+        );
         assert!(text.contains("\"Lab\" (33334444-"), "{text}");
         let none = resolve(&[], "Office").unwrap_err().to_string();
         assert!(none.contains("tern import FILE"), "{none}");

@@ -33,9 +33,10 @@ fn pick_kind(profile: &Profile, kind: Option<KindArg>) -> CmdResult<SecretKind> 
     }
     match required.as_slice() {
         [only] => Ok(*only),
-        several if prompt::stdin_is_terminal() => {
-            prompt::choose(&format!("{} needs several secrets; which one?", label(profile)), several)
-        }
+        several if prompt::stdin_is_terminal() => prompt::choose(
+            &format!("{} needs several secrets; which one?", label(profile)),
+            several,
+        ),
         _ => Err(Failure::usage(format!(
             "{} needs several secrets ({}); choose one with --kind",
             label(profile),

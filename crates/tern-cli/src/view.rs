@@ -95,13 +95,7 @@ pub fn list_text(profiles: &[Profile]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{:<width$}  {:<36}  GATEWAY", "NAME", "UUID");
     for p in profiles {
-        let _ = writeln!(
-            out,
-            "{:<width$}  {}  {}",
-            p.name,
-            p.id,
-            gateway_text(p)
-        );
+        let _ = writeln!(out, "{:<width$}  {}  {}", p.name, p.id, gateway_text(p));
     }
     out
 }
@@ -154,10 +148,10 @@ pub fn profile_text(profile: &Profile) -> String {
     );
     row(
         "Gateway identity",
-        &profile.remote_identity.as_ref().map_or_else(
-            || "the gateway address".to_owned(),
-            |id| id.to_string(),
-        ),
+        &profile
+            .remote_identity
+            .as_ref()
+            .map_or_else(|| "the gateway address".to_owned(), |id| id.to_string()),
     );
     if !matches!(profile.auth, AuthMethod::Psk) {
         row("Gateway trust", &trust_text(&profile.server_trust));
@@ -335,7 +329,9 @@ mod tests {
 
     fn eap_profile() -> Profile {
         let mut p = Profile::new(
-            "d8a0f1f5-3b6f-4c53-9a3b-4a9e2f0c7b11".parse::<ProfileId>().unwrap(),
+            "d8a0f1f5-3b6f-4c53-9a3b-4a9e2f0c7b11"
+                .parse::<ProfileId>()
+                .unwrap(),
             "Example Corp",
             Gateway::new("vpn.example.com"),
             AuthMethod::EapMschapv2 {
@@ -343,8 +339,11 @@ mod tests {
             },
         );
         p.remote_identity = Some(Identity::parse("vpn.example.com"));
-        p.routing.include = vec!["10.8.0.0/16".parse().unwrap()];
-        p.routing.block_ipv6_outside = true;
+        p.routing = serde_json::from_value(serde_json::json!({
+            "include": ["10.8.0.0/16"],
+            "block_ipv6_outside": true,
+        }))
+        .unwrap();
         p.dns.servers = vec!["10.8.0.1".parse().unwrap()];
         p
     }
@@ -362,7 +361,10 @@ mod tests {
             }],
         };
         let text = import_preview_text(ImportFormat::Sswan, &preview, Some(&eap_profile()));
-        assert!(text.starts_with("Importing a strongSwan profile (.sswan):\n"), "{text}");
+        assert!(
+            text.starts_with("Importing a strongSwan profile (.sswan):\n"),
+            "{text}"
+        );
         for expected in [
             "Name:             Example Corp\n",
             "Gateway:          vpn.example.com\n",
@@ -407,10 +409,16 @@ mod tests {
             stored_secrets: None,
         };
         let json = serde_json::to_value(&show).unwrap();
-        assert_eq!(json["profile"]["id"], "d8a0f1f5-3b6f-4c53-9a3b-4a9e2f0c7b11");
+        assert_eq!(
+            json["profile"]["id"],
+            "d8a0f1f5-3b6f-4c53-9a3b-4a9e2f0c7b11"
+        );
         assert_eq!(json["profile"]["auth"]["method"], "eap-mschapv2");
         assert_eq!(json["profile"]["auth"]["username"], "alice");
-        assert_eq!(json["required_secrets"], serde_json::json!(["eap-password"]));
+        assert_eq!(
+            json["required_secrets"],
+            serde_json::json!(["eap-password"])
+        );
         assert!(json["stored_secrets"].is_null());
         // The profile member reads back as a profile.
         let back: Profile = serde_json::from_value(json["profile"].clone()).unwrap();
@@ -445,6 +453,9 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], format!("{:<14}{:<38}GATEWAY", "NAME", "UUID"));
         assert!(lines[2].ends_with("vpn.example.com:4500"), "{text}");
-        assert_eq!(list_text(&[]), "No profiles. Add one with `tern import FILE`.\n");
+        assert_eq!(
+            list_text(&[]),
+            "No profiles. Add one with `tern import FILE`.\n"
+        );
     }
 }
