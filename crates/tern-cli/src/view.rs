@@ -350,8 +350,10 @@ mod tests {
 
     #[test]
     fn preview_reads_well() {
-        let mut secrets = profile::ImportedSecrets::default();
-        secrets.eap_password = Some(zeroize::Zeroizing::new("hunter2".into()));
+        let secrets = profile::ImportedSecrets {
+            eap_password: Some(zeroize::Zeroizing::new("hunter2".into())),
+            ..Default::default()
+        };
         let preview = ImportPreview {
             profile: eap_profile(),
             secrets,

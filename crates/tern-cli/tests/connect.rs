@@ -2,6 +2,7 @@
 //! temporary directory, speaking the real frame protocol.
 
 #![cfg(unix)]
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions may unwrap too
 
 mod common;
 

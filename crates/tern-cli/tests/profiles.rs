@@ -1,6 +1,8 @@
 //! The profile commands end to end: the built `tern` binary on the profile crate's fixtures, in
 //! a private configuration directory.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions may unwrap too
+
 mod common;
 
 use common::{Tern, fixture_arg};
