@@ -300,7 +300,7 @@ pub fn import_preview_text(
         if carried.is_empty() {
             "none (you will be asked when connecting, or use `tern secret set`)".to_owned()
         } else {
-            format!("{} (stored in the keyring)", kinds_text(&carried))
+            format!("{} (to be stored in the keyring)", kinds_text(&carried))
         }
     );
     if preview.warnings.is_empty() {
@@ -308,7 +308,9 @@ pub fn import_preview_text(
     } else {
         let _ = writeln!(out, "\nWarnings ({}):", preview.warnings.len());
         for warning in &preview.warnings {
-            let _ = writeln!(out, "  - {warning}.");
+            let sentence = warning.to_string();
+            let stop = if sentence.ends_with('.') { "" } else { "." };
+            let _ = writeln!(out, "  - {sentence}{stop}");
         }
     }
     if let Some(old) = replaces {
@@ -377,7 +379,7 @@ mod tests {
             "DNS:              10.8.0.1\n",
             "IKE proposals:    Tern's defaults\n",
             "Secrets needed:   EAP password\n",
-            "Secrets in file:  EAP password (stored in the keyring)\n",
+            "Secrets in file:  EAP password (to be stored in the keyring)\n",
             "Warnings (1):\n  - remote.certreq: not a known field of this format; ignored.\n",
             "replaces the existing profile \"Example Corp\"",
         ] {

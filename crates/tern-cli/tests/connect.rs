@@ -327,29 +327,14 @@ fn status_json_has_the_documented_shape() {
     );
 }
 
-/// Whether a program is on PATH.
-fn have(program: &str) -> bool {
-    std::process::Command::new("sh")
-        .args(["-c", &format!("command -v {program} >/dev/null")])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// The real keyring path: a private D-Bus session with GNOME Keyring's Secret Service, the
 /// secret stored with `tern secret set`, read back by `tern connect`, removed by `tern delete`.
 #[test]
 fn secrets_round_trip_through_a_real_secret_service() {
-    let missing: Vec<&str> = ["dbus-run-session", "gnome-keyring-daemon"]
-        .into_iter()
-        .filter(|p| !have(p))
-        .collect();
-    if !missing.is_empty() {
-        let reason = format!("{} not installed", missing.join(" and "));
-        assert!(
-            std::env::var("TERN_E2E").as_deref() != Ok("require"),
-            "TERN_E2E=require: {reason}"
-        );
-        eprintln!("SKIPPED: Secret Service keyring test: {reason}");
+    if common::skip_unless(
+        &["dbus-run-session", "gnome-keyring-daemon"],
+        "Secret Service keyring test",
+    ) {
         return;
     }
     let helper = FakeHelper::start(Script::States(vec![TunnelState::Connected]));
@@ -408,4 +393,40 @@ fn secrets_round_trip_through_a_real_secret_service() {
     assert!(!stdout.contains("kr-s3cret") && !stderr.contains("kr-s3cret"));
     let seen = helper.seen.lock().unwrap();
     assert_eq!(seen.connects[0].2.as_deref(), Some("kr-s3cret"));
+}
+
+/// On a terminal, a secret the keyring does not have is asked for without echo.
+#[test]
+fn connect_asks_on_a_terminal() {
+    if common::skip_unless(&["script"], "terminal connect test") {
+        return;
+    }
+    let tern = tern_with_profile();
+    let helper = FakeHelper::start(Script::States(vec![TunnelState::Connected]));
+    let r = tern.run_in_terminal(
+        &[
+            "--socket",
+            helper.socket(),
+            "connect",
+            "Example Corp (EAP)",
+            "--wait",
+        ],
+        b"tty-s3cret\n",
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("tern: no keyring is reachable (TERN_KEYRING=off); asking instead"),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout
+            .contains("EAP password for \"Example Corp (EAP)\": "),
+        "{r:?}"
+    );
+    // Typed without echo: the terminal transcript does not show it.
+    assert!(!r.stdout.contains("tty-s3cret"), "{r:?}");
+    assert!(r.stdout.contains("tern: connected"), "{r:?}");
+    let seen = helper.seen.lock().unwrap();
+    assert_eq!(seen.connects[0].2.as_deref(), Some("tty-s3cret"));
 }

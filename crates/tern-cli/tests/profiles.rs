@@ -86,7 +86,7 @@ fn list_show_export_rename_delete() {
     ]);
     assert!(
         psk.stdout
-            .contains("Secrets in file:  pre-shared key (stored in the keyring)"),
+            .contains("Secrets in file:  pre-shared key (to be stored in the keyring)"),
         "{psk:?}"
     );
     assert!(
@@ -362,4 +362,40 @@ fn man_page_and_completions() {
     }
     let usage = tern.run(&["connect"]);
     assert_eq!(usage.code, 2, "{usage:?}");
+}
+
+/// On a terminal, import asks; only "y" imports.
+#[test]
+fn import_asks_on_a_terminal() {
+    if common::skip_unless(&["script"], "terminal import test") {
+        return;
+    }
+    let tern = Tern::new();
+    let file = fixture_arg("sswan/eap.sswan");
+    let no = tern.run_in_terminal(&["import", &file], b"n\n");
+    assert_eq!(no.code, 1, "{no:?}");
+    assert!(no.stdout.contains("Import this profile? [y/N]"), "{no:?}");
+    assert!(
+        no.stdout
+            .contains("tern: import cancelled; nothing was changed"),
+        "{no:?}"
+    );
+    assert!(tern.store_files().is_empty());
+    let yes = tern.run_in_terminal(&["import", &file], b"y\n");
+    assert_eq!(yes.code, 0, "{yes:?}");
+    assert!(
+        yes.stdout
+            .contains(&format!("Imported \"Example Corp (EAP)\" ({EAP_ID}).")),
+        "{yes:?}"
+    );
+    assert_eq!(tern.store_files().len(), 1);
+    let delete = tern.run_in_terminal(&["delete", EAP_ID], b"yes\n");
+    assert_eq!(delete.code, 0, "{delete:?}");
+    assert!(
+        delete
+            .stdout
+            .contains("and its secrets in the keyring? [y/N]"),
+        "{delete:?}"
+    );
+    assert!(tern.store_files().is_empty());
 }

@@ -120,3 +120,64 @@ pub fn fixture(relative: &str) -> PathBuf {
 pub fn fixture_arg(relative: &str) -> String {
     fixture(relative).display().to_string()
 }
+
+/// Whether a program is on PATH.
+pub fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program} >/dev/null")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Skips a test (loudly) when `what` is missing, or fails it under `TERN_E2E=require`.
+pub fn skip_unless(programs: &[&str], test: &str) -> bool {
+    let missing: Vec<&str> = programs.iter().copied().filter(|p| !have(p)).collect();
+    if missing.is_empty() {
+        return false;
+    }
+    let reason = format!("{} not installed", missing.join(" and "));
+    assert!(
+        std::env::var("TERN_E2E").as_deref() != Ok("require"),
+        "TERN_E2E=require: {test}: {reason}"
+    );
+    eprintln!("SKIPPED: {test}: {reason}");
+    true
+}
+
+impl Tern {
+    /// Runs `tern ARGS` on a pseudo-terminal (util-linux `script`), typing `input` after a
+    /// moment (so it arrives after the prompt, with echo already off for secrets).
+    pub fn run_in_terminal(&self, args: &[&str], input: &'static [u8]) -> Ran {
+        use std::io::Write as _;
+        let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+        let mut line = quote(env!("CARGO_BIN_EXE_tern"));
+        for arg in args {
+            line.push(' ');
+            line.push_str(&quote(arg));
+        }
+        let mut cmd = Command::new("script");
+        cmd.args(["-q", "-e", "-c", &line, "/dev/null"])
+            .env("TERN_CONFIG_DIR", self.config.path())
+            .env_remove("TERN_SOCKET")
+            .env(
+                "DBUS_SESSION_BUS_ADDRESS",
+                "unix:path=/nonexistent/tern-test-bus",
+            )
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, value) in &self.env {
+            cmd.env(key, value);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        // Keeps stdin open past the answer: `script` may end the session at EOF on stdin.
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(700));
+            let _ = stdin.write_all(input);
+            let _ = stdin.flush();
+            std::thread::sleep(std::time::Duration::from_secs(20));
+        });
+        ran(child.wait_with_output().unwrap())
+    }
+}
