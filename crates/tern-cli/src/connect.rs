@@ -337,3 +337,104 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod secret_tests {
+    use profile::{Gateway, ProfileId};
+
+    use super::*;
+
+    fn eap_profile() -> Profile {
+        Profile::new(
+            ProfileId::new_random(),
+            "Work",
+            Gateway::new("vpn.example.org"),
+            AuthMethod::EapMschapv2 {
+                username: Some("alice".into()),
+            },
+        )
+    }
+
+    fn non_interactive() -> Sources {
+        Sources {
+            stdin: None,
+            interactive: false,
+            told_no_keyring: false,
+        }
+    }
+
+    #[test]
+    fn secrets_come_from_the_keyring() {
+        let keyring = Keyring::with_store(keyring_core::mock::Store::new().unwrap());
+        let profile = eap_profile();
+        keyring
+            .set(profile.id, SecretKind::EapPassword, b"from-keyring")
+            .unwrap();
+        let secret = secret_for(
+            &profile,
+            SecretKind::EapPassword,
+            &keyring,
+            &mut non_interactive(),
+        )
+        .unwrap();
+        assert_eq!(secret.as_str(), "from-keyring");
+    }
+
+    #[test]
+    fn stdin_wins_over_the_keyring_for_its_kind_only() {
+        let keyring = Keyring::with_store(keyring_core::mock::Store::new().unwrap());
+        let profile = eap_profile();
+        keyring
+            .set(profile.id, SecretKind::EapPassword, b"from-keyring")
+            .unwrap();
+        let mut sources = Sources {
+            stdin: Some((SecretKind::EapPassword, Zeroizing::new("from-stdin".into()))),
+            ..non_interactive()
+        };
+        let secret = secret_for(&profile, SecretKind::EapPassword, &keyring, &mut sources);
+        assert_eq!(secret.unwrap().as_str(), "from-stdin");
+        assert!(sources.stdin.is_none());
+        // Another kind is not taken from stdin.
+        let mut sources = Sources {
+            stdin: Some((SecretKind::PreSharedKey, Zeroizing::new("psk".into()))),
+            ..non_interactive()
+        };
+        let secret = secret_for(&profile, SecretKind::EapPassword, &keyring, &mut sources);
+        assert_eq!(secret.unwrap().as_str(), "from-keyring");
+    }
+
+    #[test]
+    fn a_missing_secret_without_a_terminal_says_how_to_give_it() {
+        let keyring = Keyring::with_store(keyring_core::mock::Store::new().unwrap());
+        let profile = eap_profile();
+        let err = secret_for(
+            &profile,
+            SecretKind::EapPassword,
+            &keyring,
+            &mut non_interactive(),
+        )
+        .unwrap_err();
+        assert_eq!(err.exit, Exit::Error);
+        assert!(
+            err.message.starts_with(&format!(
+                "the keyring holds no EAP password for \"Work\" ({}): store it with `tern secret set`",
+                profile.id
+            )),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn a_missing_username_needs_a_terminal() {
+        let mut profile = eap_profile();
+        fill_username(&mut profile, false).unwrap();
+        profile.auth = AuthMethod::EapMschapv2 { username: None };
+        let err = fill_username(&mut profile, false).unwrap_err();
+        assert!(
+            err.message.contains("has no EAP username"),
+            "{}",
+            err.message
+        );
+    }
+}

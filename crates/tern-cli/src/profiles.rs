@@ -252,3 +252,32 @@ pub fn delete(query: &str, yes: bool, keyring: &Keyring) -> CmdResult {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use profile::SecretKind;
+
+    use super::*;
+
+    #[test]
+    fn imported_secrets_go_to_the_keyring() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../profile/tests/fixtures/mobileconfig/psk.mobileconfig"
+        );
+        let (_, preview) = profile::import_any(&std::fs::read(path).unwrap()).unwrap();
+        let keyring = Keyring::with_store(keyring_core::mock::Store::new().unwrap());
+        store_imported_secrets(&preview, &keyring);
+        let stored = keyring
+            .get(preview.profile.id, SecretKind::PreSharedKey)
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.as_slice(), b"correct horse battery staple");
+        assert_eq!(
+            keyring
+                .stored_kinds(preview.profile.id, &ALL_KINDS)
+                .unwrap(),
+            [SecretKind::PreSharedKey]
+        );
+    }
+}
