@@ -137,6 +137,16 @@ impl Keyring {
         }
     }
 
+    /// Whether the keyring has an entry for this secret, without reading the secret (so no
+    /// store asks the user to allow access to its value).
+    pub fn contains(&self, id: ProfileId, kind: SecretKind) -> Result<bool, KeyringError> {
+        match self.entry(id, kind)?.get_credential() {
+            Ok(_) => Ok(true),
+            Err(keyring_core::Error::NoEntry) => Ok(false),
+            Err(e) => Err(failed("read", kind, &e)),
+        }
+    }
+
     /// The kinds among `kinds` that have an entry.
     pub fn stored_kinds(
         &self,
@@ -145,7 +155,7 @@ impl Keyring {
     ) -> Result<Vec<SecretKind>, KeyringError> {
         let mut stored = Vec::new();
         for &kind in kinds {
-            if self.get(id, kind)?.is_some() {
+            if self.contains(id, kind)? {
                 stored.push(kind);
             }
         }
