@@ -99,7 +99,13 @@ fn test(args: &[String]) -> Result<(), String> {
 
 /// What the crates' own tests use when they can: a private D-Bus with a Secret Service for the
 /// keyring tests, `script` for terminal prompts, a D-Bus daemon for the resolved tests.
-const TEST_PACKAGES: &[&str] = &["dbus", "dbus-daemon", "gnome-keyring", "bsdutils", "iproute2"];
+const TEST_PACKAGES: &[&str] = &[
+    "dbus",
+    "dbus-daemon",
+    "gnome-keyring",
+    "bsdutils",
+    "iproute2",
+];
 
 fn unit_and_integration_tests() -> Result<(), String> {
     let args = ["test", "--workspace", "--exclude", "tern-e2e"];
@@ -239,7 +245,13 @@ fn fuzz_all(seconds: u32) -> Result<Outcome, String> {
 fn run_fuzz_target(target: &str, seconds: u32) -> Result<(), String> {
     println!("==> fuzzing {target} for {seconds}s");
     let max_time = format!("-max_total_time={seconds}");
-    system::run_in(
+    // libFuzzer reports every corpus change; keep its chatter in a file and show the end of it
+    // only when the target fails (a crash, a leak, a timeout).
+    let log_dir = system::target_dir().join("fuzz-logs");
+    std::fs::create_dir_all(&log_dir)
+        .map_err(|e| format!("cannot create {}: {e}", log_dir.display()))?;
+    let log_path = log_dir.join(format!("{target}.log"));
+    let result = system::run_logged(
         "fuzz",
         "cargo",
         &[
@@ -251,5 +263,22 @@ fn run_fuzz_target(target: &str, seconds: u32) -> Result<(), String> {
             &max_time,
             "-rss_limit_mb=1024",
         ],
-    )
+        &log_path,
+    );
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    match result {
+        Ok(()) => {
+            if let Some(stats) = log.lines().rev().find(|l| l.starts_with("Done ")) {
+                println!("    {stats}");
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            for line in tail.iter().rev() {
+                eprintln!("    {line}");
+            }
+            Err(format!("{e} (full log: {})", log_path.display()))
+        }
+    }
 }
