@@ -35,7 +35,7 @@ pub(crate) struct Path {
 }
 
 impl Path {
-    fn transmit(self, message: &[u8]) -> Transmit {
+    pub(crate) fn transmit(self, message: &[u8]) -> Transmit {
         let mut payload = Vec::with_capacity(message.len() + 4);
         if self.nat_t {
             payload.extend_from_slice(&NON_ESP_MARKER);
@@ -204,6 +204,26 @@ impl TaskManager {
         self.transmits.push_back(transmit.clone());
         self.last_response = Some((message_id, transmit));
         self.peer_next_message_id = message_id.wrapping_add(1);
+    }
+
+    /// Queues a datagram (an answer prepared elsewhere).
+    pub(crate) fn queue(&mut self, transmit: Transmit) {
+        self.transmits.push_back(transmit);
+    }
+
+    /// Whether a request of ours is outstanding.
+    pub(crate) fn has_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Starts the message-ID windows over for a new IKE SA (RFC 7296 §2.18) and returns the old
+    /// SA's peer window: the next request ID expected and our last response.
+    pub(crate) fn reset_for_new_sa(&mut self) -> (u32, Option<(u32, Transmit)>) {
+        let old = (self.peer_next_message_id, self.last_response.take());
+        self.next_message_id = 0;
+        self.peer_next_message_id = 0;
+        self.pending = None;
+        old
     }
 
     /// Drops the outstanding request and stops all timers.

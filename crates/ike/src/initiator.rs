@@ -1,5 +1,11 @@
 //! The sans-IO IKEv2 initiator: IKE_SA_INIT, IKE_AUTH with a pre-shared key and one CHILD_SA,
-//! then answering the gateway's INFORMATIONAL requests until the SA is closed.
+//! then answering the gateway's requests until the SA is closed: INFORMATIONAL (liveness
+//! checks, Delete of the IKE SA or of CHILD_SAs) and CREATE_CHILD_SA rekeys of our CHILD_SA
+//! and of the IKE SA (after which we are the original *responder* of the new IKE SA, and the
+//! old one lingers only to answer the gateway's Delete of it).
+//! [`Initiator::send_liveness_check`] asks whether the gateway is alive.
+//! Not yet: our own rekeys, additional CHILD_SAs, MOBIKE, EAP and
+//! certificates, sending fragmented messages (received fragments are reassembled).
 //!
 //! Driving it (the order of calls, like quinn-proto's `Connection`):
 //! 1. [`Initiator::new`] queues the first IKE_SA_INIT request.
@@ -131,6 +137,11 @@ pub enum Event {
         /// The new CHILD_SA (configuration and NAT state carried over).
         child: Box<ChildSaEstablished>,
     },
+    /// The gateway rekeyed the IKE SA; CHILD_SAs are unaffected.
+    IkeSaRekeyed {
+        /// The new IKE SA's algorithms.
+        ike_suite: IkeSuite,
+    },
     /// The gateway deleted a CHILD_SA (normally the old one after a rekey): remove it. When the
     /// last one goes, [`Event::Closed`] is sent instead.
     ChildSaDeleted {
@@ -156,11 +167,101 @@ struct SaInit {
 
 /// The keys and state of an IKE SA once IKE_SA_INIT is done.
 struct IkeSa {
+    /// Our role in this IKE SA: Initiator for the first; Responder of an IKE SA the gateway
+    /// created by rekeying (the rekey's initiator is the new SA's original initiator).
+    role: Role,
+    spi_i: IkeSpi,
     spi_r: IkeSpi,
     keys: IkeSaKeys,
     outbound: SkCipher,
     inbound: SkCipher,
     path: Path,
+}
+
+impl IkeSa {
+    /// Whether a header belongs to this SA and was sent by the peer.
+    fn is_from_peer<T: AsRef<[u8]>>(&self, view: &IkeHeader<T>) -> bool {
+        view.initiator_spi() == self.spi_i
+            && view.responder_spi() == self.spi_r
+            && view.flags().initiator() == (self.role == Role::Responder)
+    }
+
+    /// Seals `inner` into a protected message of this SA.
+    fn seal(
+        &self,
+        rng: &mut dyn Random,
+        exchange: ExchangeType,
+        message_id: u32,
+        response: bool,
+        inner: &[Payload],
+    ) -> Result<Vec<u8>, Error> {
+        let header = HeaderRepr {
+            initiator_spi: self.spi_i,
+            responder_spi: self.spi_r,
+            exchange_type: exchange,
+            flags: Flags::new(self.role == Role::Initiator, response),
+            message_id,
+        };
+        emit_encrypted(
+            &header,
+            &[],
+            inner,
+            |n| self.outbound.body_len(n),
+            |aad, plaintext| self.outbound.seal(aad, plaintext, rng),
+        )
+        .map_err(Error::Crypto)
+    }
+
+    /// Parses and opens a protected message of this SA. `Ok(None)`: drop it silently (wrong
+    /// SPI, failed integrity check, incomplete fragments): forged or damaged packets must not
+    /// end the SA.
+    fn open(
+        &self,
+        reassembly: &mut Reassembly,
+        data: &[u8],
+    ) -> Result<Option<(HeaderRepr, Vec<Payload>)>, Error> {
+        let Ok(msg) = Message::parse(data) else {
+            return Ok(None);
+        };
+        if msg.header.initiator_spi != self.spi_i || msg.header.responder_spi != self.spi_r {
+            return Ok(None);
+        }
+        if rules::check_outer(&msg.header, &msg.payloads).is_err() {
+            return Ok(None);
+        }
+        let Some(parts) = msg.encrypted(data) else {
+            return Ok(None);
+        };
+        let Ok(plaintext) = self.inbound.open(parts.aad, parts.body) else {
+            return Ok(None);
+        };
+        let (first_inner, plaintext) = match parts.fragment {
+            None => (parts.first_inner, plaintext),
+            Some((number, total)) => {
+                match reassembly.add(
+                    msg.header.message_id,
+                    number,
+                    total,
+                    parts.first_inner,
+                    plaintext,
+                ) {
+                    Some(whole) => whole,
+                    None => return Ok(None),
+                }
+            }
+        };
+        let inner = parse_payload_chain(first_inner, &plaintext)
+            .map_err(PeerMisbehaved::MalformedEncrypted)?;
+        Ok(Some((msg.header, inner)))
+    }
+}
+
+/// The IKE SA a gateway-initiated rekey replaced: kept only to answer the gateway's requests on
+/// it (its Delete) with its own keys and message IDs.
+struct OldIkeSa {
+    sa: IkeSa,
+    peer_next_message_id: u32,
+    last_response: Option<(u32, Transmit)>,
 }
 
 struct Auth {
@@ -210,6 +311,9 @@ pub struct Initiator {
     fake_nat_source: [u8; 20],
     state: State,
     ike_sa: Option<IkeSa>,
+    old_ike_sa: Option<OldIkeSa>,
+    /// [`Initiator::close`] was called while a request was in flight.
+    close_requested: bool,
     tasks: TaskManager,
     reassembly: Reassembly,
     events: VecDeque<Event>,
@@ -284,6 +388,8 @@ impl Initiator {
             fake_nat_source,
             state: State::Closed,
             ike_sa: None,
+            old_ike_sa: None,
+            close_requested: false,
             tasks: TaskManager::new(config.retransmit),
             reassembly: Reassembly::default(),
             events: VecDeque::new(),
@@ -362,6 +468,10 @@ impl Initiator {
     /// [`Event::Closed`] follows when the gateway answers or the request times out.
     pub fn close(&mut self, now: Instant) {
         match self.state {
+            State::Established(_) if self.tasks.has_pending() => {
+                // One request at a time (window size 1): delete once the liveness check ends.
+                self.close_requested = true;
+            }
             State::Established(_) => {
                 let inner = [Payload::Delete(DeleteRepr::ike())];
                 match self.encrypt_request(ExchangeType::INFORMATIONAL, &inner) {
@@ -382,6 +492,27 @@ impl Initiator {
         }
     }
 
+    /// Asks the gateway whether it is still there (an empty INFORMATIONAL request, RFC 7296
+    /// §1.4), e.g. when no ESP has arrived for a while. Unanswered, it ends the SA with
+    /// [`Error::Timeout`] after the usual retransmissions. Returns `false` (and sends nothing)
+    /// unless the SA is established and no other request of ours is in flight.
+    pub fn send_liveness_check(&mut self, now: Instant) -> bool {
+        if !matches!(self.state, State::Established(_)) || self.tasks.has_pending() {
+            return false;
+        }
+        match self.encrypt_request(ExchangeType::INFORMATIONAL, &[]) {
+            Ok((bytes, path)) => {
+                self.tasks
+                    .send_request(now, ExchangeType::INFORMATIONAL, &bytes, path);
+                true
+            }
+            Err(e) => {
+                self.fail(e);
+                false
+            }
+        }
+    }
+
     /// Processes one datagram from the network. `remote` is its source and `local` the address
     /// it was received on (used for NAT detection: pass the real local address, e.g. a
     /// connected socket's `local_addr()`).
@@ -392,7 +523,12 @@ impl Initiator {
         local: SocketAddr,
         datagram: &[u8],
     ) {
-        if matches!(self.state, State::Closed) || remote.ip() != self.config.remote.ip() {
+        // Dual-stack sockets report IPv4 peers as IPv4-mapped IPv6 addresses.
+        let canonical = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
+        let (remote, local) = (canonical(remote), canonical(local));
+        if matches!(self.state, State::Closed)
+            || remote.ip() != self.config.remote.ip().to_canonical()
+        {
             return;
         }
         let data = match datagram.strip_prefix(&NON_ESP_MARKER) {
@@ -402,7 +538,19 @@ impl Initiator {
         let Ok(view) = IkeHeader::new_checked(data) else {
             return;
         };
-        if view.initiator_spi() != self.spi_i || view.flags().initiator() {
+        if let Some(old) = &self.old_ike_sa
+            && old.sa.is_from_peer(&view)
+        {
+            if !view.flags().response() {
+                self.on_old_sa_request(data);
+            }
+            return;
+        }
+        let ours = match &self.ike_sa {
+            Some(sa) => sa.is_from_peer(&view),
+            None => view.initiator_spi() == self.spi_i && !view.flags().initiator(),
+        };
+        if !ours {
             return;
         }
         if view.flags().response() {
@@ -413,7 +561,7 @@ impl Initiator {
             let result = if matches!(self.state, State::SaInit(_)) {
                 self.on_sa_init_response(now, remote, local, data)
             } else {
-                self.on_encrypted_response(data)
+                self.on_encrypted_response(now, data)
             };
             if let Err(e) = result {
                 self.fail(e);
@@ -515,6 +663,11 @@ impl Initiator {
             if cookie.data.is_empty() || cookie.data.len() > MAX_COOKIE_LEN {
                 return Err(PeerMisbehaved::InvalidCookie.into());
             }
+            if init.cookie.as_ref() == Some(&cookie.data) {
+                // A duplicate of the answer we already followed.
+                self.tasks.stale_responses += 1;
+                return Ok(());
+            }
             if init.cookie_retries >= self.config.max_cookie_retries {
                 return Err(PeerMisbehaved::TooManyRetries.into());
             }
@@ -527,6 +680,11 @@ impl Initiator {
             let wanted = <[u8; 2]>::try_from(invalid_ke.data.as_slice())
                 .map(u16::from_be_bytes)
                 .map_err(|_| PeerMisbehaved::UnofferedGroup(0))?;
+            if init.ke_retries > 0 && wanted == init.ke.group().transform_id() {
+                // A duplicate of the answer we already followed.
+                self.tasks.stale_responses += 1;
+                return Ok(());
+            }
             let group = DhGroup::from_transform_id(wanted)
                 .filter(|g| {
                     proposal::offers_group(&self.config.ike_proposals, *g) && *g != init.ke.group()
@@ -614,6 +772,8 @@ impl Initiator {
             self.initial_path()
         };
         self.ike_sa = Some(IkeSa {
+            role: Role::Initiator,
+            spi_i: self.spi_i,
             spi_r,
             keys,
             outbound,
@@ -860,67 +1020,18 @@ impl Initiator {
             .ike_sa
             .as_ref()
             .ok_or(Error::Internal("no IKE SA keys"))?;
-        let header = HeaderRepr {
-            initiator_spi: self.spi_i,
-            responder_spi: ike_sa.spi_r,
-            exchange_type: exchange,
-            flags: Flags::new(true, response),
-            message_id,
-        };
-        let rng = self.rng.as_mut();
-        let bytes = emit_encrypted(
-            &header,
-            &[],
-            inner,
-            |n| ike_sa.outbound.body_len(n),
-            |aad, plaintext| ike_sa.outbound.seal(aad, plaintext, rng),
-        )
-        .map_err(Error::Crypto)?;
+        let bytes = ike_sa.seal(self.rng.as_mut(), exchange, message_id, response, inner)?;
         Ok((bytes, ike_sa.path))
     }
 
-    /// Parses and opens a protected message. `Ok(None)`: drop it silently (wrong SPI, failed
-    /// integrity check, fragments): forged or damaged packets must not end the SA.
     fn decrypt(&mut self, data: &[u8]) -> Result<Option<(HeaderRepr, Vec<Payload>)>, Error> {
-        let Some(ike_sa) = &self.ike_sa else {
-            return Ok(None);
-        };
-        let Ok(msg) = Message::parse(data) else {
-            return Ok(None);
-        };
-        if msg.header.responder_spi != ike_sa.spi_r {
-            return Ok(None);
+        match &self.ike_sa {
+            Some(ike_sa) => ike_sa.open(&mut self.reassembly, data),
+            None => Ok(None),
         }
-        if rules::check_outer(&msg.header, &msg.payloads).is_err() {
-            return Ok(None);
-        }
-        let Some(parts) = msg.encrypted(data) else {
-            return Ok(None);
-        };
-        let Ok(plaintext) = ike_sa.inbound.open(parts.aad, parts.body) else {
-            return Ok(None);
-        };
-        let (first_inner, plaintext) = match parts.fragment {
-            None => (parts.first_inner, plaintext),
-            Some((number, total)) => {
-                match self.reassembly.add(
-                    msg.header.message_id,
-                    number,
-                    total,
-                    parts.first_inner,
-                    plaintext,
-                ) {
-                    Some(whole) => whole,
-                    None => return Ok(None),
-                }
-            }
-        };
-        let inner = parse_payload_chain(first_inner, &plaintext)
-            .map_err(PeerMisbehaved::MalformedEncrypted)?;
-        Ok(Some((msg.header, inner)))
     }
 
-    fn on_encrypted_response(&mut self, data: &[u8]) -> Result<(), Error> {
+    fn on_encrypted_response(&mut self, now: Instant, data: &[u8]) -> Result<(), Error> {
         let Some((header, inner)) = self.decrypt(data)? else {
             return Ok(());
         };
@@ -939,6 +1050,13 @@ impl Initiator {
             (State::Auth(_), ExchangeType::IKE_AUTH) => self.on_ike_auth_response(&header, &inner),
             (State::Closing, _) => {
                 self.finish(CloseReason::Closed);
+                Ok(())
+            }
+            (State::Established(_), ExchangeType::INFORMATIONAL) => {
+                // Our liveness check was answered.
+                if self.close_requested {
+                    self.close(now);
+                }
                 Ok(())
             }
             _ => Ok(()),
@@ -960,6 +1078,7 @@ impl Initiator {
         rules::check_inner(&header, &inner).map_err(PeerMisbehaved::from)?;
         let mut ike_deleted = false;
         let mut removed = Vec::new();
+        let mut new_sa = None;
         let reply = match header.exchange_type {
             ExchangeType::INFORMATIONAL => {
                 for p in &inner {
@@ -989,11 +1108,18 @@ impl Initiator {
                     vec![Payload::Delete(DeleteRepr::esp(&ours))]
                 }
             }
-            ExchangeType::CREATE_CHILD_SA => self.on_create_child_sa(&inner)?,
+            ExchangeType::CREATE_CHILD_SA => {
+                let (reply, sa) = self.on_create_child_sa(&inner)?;
+                new_sa = sa;
+                reply
+            }
             _ => return Ok(()),
         };
         let (bytes, path) = self.encrypt(header.exchange_type, header.message_id, true, &reply)?;
         self.tasks.send_response(header.message_id, &bytes, path);
+        if let Some(new_sa) = new_sa {
+            self.switch_ike_sa(new_sa);
+        }
         let no_children_left =
             matches!(&self.state, State::Established(est) if est.children.is_empty());
         if ike_deleted {
@@ -1012,9 +1138,176 @@ impl Initiator {
         Ok(())
     }
 
-    /// A CREATE_CHILD_SA request from the gateway. Only rekeying our CHILD_SA is supported
-    /// (RFC 7296 §1.3.3); new CHILD_SAs and IKE SA rekeys are refused with NO_ADDITIONAL_SAS.
-    fn on_create_child_sa(&mut self, inner: &[Payload]) -> Result<Vec<Payload>, Error> {
+    /// A CREATE_CHILD_SA request from the gateway: a rekey of our CHILD_SA (RFC 7296 §1.3.3)
+    /// or of the IKE SA (§1.3.2, returned as the new SA to switch to once the answer is sent).
+    /// New CHILD_SAs are refused with NO_ADDITIONAL_SAS.
+    fn on_create_child_sa(
+        &mut self,
+        inner: &[Payload],
+    ) -> Result<(Vec<Payload>, Option<IkeSa>), Error> {
+        let ike_offer = inner.iter().find_map(|p| match p {
+            Payload::Sa(sa) if sa.proposals.iter().any(|p| p.protocol == ProtocolId::IKE) => {
+                Some(sa)
+            }
+            _ => None,
+        });
+        if notify(inner, NotifyType::REKEY_SA).is_none()
+            && let Some(offer) = ike_offer
+        {
+            return self.on_ike_rekey(inner, offer);
+        }
+        Ok((self.on_child_rekey(inner)?, None))
+    }
+
+    /// The gateway rekeys the IKE SA: we answer as the responder of the new SA.
+    fn on_ike_rekey(
+        &mut self,
+        inner: &[Payload],
+        offer: &SaRepr,
+    ) -> Result<(Vec<Payload>, Option<IkeSa>), Error> {
+        let refuse =
+            |t: NotifyType| Ok((vec![Payload::Notify(NotifyRepr::new(t, Vec::new()))], None));
+        let Some(ike_sa) = self.ike_sa.as_ref() else {
+            return refuse(NotifyType::TEMPORARY_FAILURE);
+        };
+        if self.tasks.has_pending() || !matches!(self.state, State::Established(_)) {
+            // Our own request (a Delete) is in flight on this SA.
+            return refuse(NotifyType::TEMPORARY_FAILURE);
+        }
+        let (mut ni, mut ke) = (None, None);
+        for p in inner {
+            match p {
+                Payload::Nonce(n) => ni = Some(n),
+                Payload::Ke(k) => ke = Some(k),
+                _ => {}
+            }
+        }
+        let Some(ni) = ni else {
+            return refuse(NotifyType::INVALID_SYNTAX);
+        };
+        let (mut answer, suite, peer_spi) = match proposal::choose_ike_as_responder(
+            &self.config.ike_proposals,
+            offer,
+            ke.map(|k| k.group),
+        ) {
+            proposal::IkeResponderChoice::Chosen {
+                answer,
+                suite,
+                peer_spi,
+            } => (answer, suite, peer_spi),
+            proposal::IkeResponderChoice::NoProposal => {
+                return refuse(NotifyType::NO_PROPOSAL_CHOSEN);
+            }
+            proposal::IkeResponderChoice::InvalidKe(group) => {
+                return Ok((
+                    vec![Payload::Notify(NotifyRepr::new(
+                        NotifyType::INVALID_KE_PAYLOAD,
+                        group.transform_id().to_be_bytes().to_vec(),
+                    ))],
+                    None,
+                ));
+            }
+        };
+        let Some(ke) = ke else {
+            return refuse(NotifyType::INVALID_SYNTAX);
+        };
+        let rng = self.rng.as_mut();
+        let mut spi_r = random_bytes::<8>(rng)?;
+        spi_r[0] |= 0x80;
+        let nr = random_bytes::<NONCE_LEN>(rng)?.to_vec();
+        let ours = KeyExchange::generate(suite.dh, rng).map_err(Error::Crypto)?;
+        let public = ours.public_value().to_vec();
+        let Ok(shared) = ours.agree(&ke.data) else {
+            return refuse(NotifyType::INVALID_SYNTAX);
+        };
+        let (spi_i, spi_r) = (IkeSpi(peer_spi), IkeSpi(spi_r));
+        // The old SA's PRF and SK_d seed the new keys (RFC 7296 §2.18).
+        let keys = IkeSaKeys::derive_rekey(
+            suite,
+            ike_sa.keys.suite.prf,
+            &ike_sa.keys.sk_d,
+            &shared,
+            &ni.nonce,
+            &nr,
+            spi_i,
+            spi_r,
+        )
+        .map_err(Error::Crypto)?;
+        let (outbound, inbound) = keys.sk_ciphers(Role::Responder).map_err(Error::Crypto)?;
+        let new_sa = IkeSa {
+            role: Role::Responder,
+            spi_i,
+            spi_r,
+            keys,
+            outbound,
+            inbound,
+            path: ike_sa.path,
+        };
+        answer.spi = spi_r.0.to_vec();
+        let reply = vec![
+            Payload::Sa(SaRepr {
+                proposals: vec![answer],
+            }),
+            Payload::Nonce(NonceRepr { nonce: nr }),
+            Payload::Ke(KeRepr {
+                group: suite.dh.transform_id(),
+                data: public,
+            }),
+        ];
+        Ok((reply, Some(new_sa)))
+    }
+
+    /// Moves to the IKE SA a rekey created; the old one only answers the gateway from now on.
+    fn switch_ike_sa(&mut self, new_sa: IkeSa) {
+        let ike_suite = new_sa.keys.suite;
+        let (peer_next_message_id, last_response) = self.tasks.reset_for_new_sa();
+        if let Some(old) = self.ike_sa.replace(new_sa) {
+            self.old_ike_sa = Some(OldIkeSa {
+                sa: old,
+                peer_next_message_id,
+                last_response,
+            });
+        }
+        if let State::Established(est) = &mut self.state {
+            est.template.ike_suite = ike_suite;
+        }
+        self.events.push_back(Event::IkeSaRekeyed { ike_suite });
+    }
+
+    /// A request on the IKE SA a rekey replaced (normally the gateway's Delete of it): answered
+    /// with an empty response under the old keys; it ends nothing.
+    fn on_old_sa_request(&mut self, data: &[u8]) {
+        let Some(old) = &mut self.old_ike_sa else {
+            return;
+        };
+        let Ok(Some((header, _inner))) = old.sa.open(&mut self.reassembly, data) else {
+            return;
+        };
+        if header.message_id != old.peer_next_message_id {
+            if let Some((id, transmit)) = &old.last_response
+                && *id == header.message_id
+            {
+                self.tasks.queue(transmit.clone());
+            }
+            return;
+        }
+        let Ok(bytes) = old.sa.seal(
+            self.rng.as_mut(),
+            header.exchange_type,
+            header.message_id,
+            true,
+            &[],
+        ) else {
+            return;
+        };
+        let transmit = old.sa.path.transmit(&bytes);
+        old.last_response = Some((header.message_id, transmit.clone()));
+        old.peer_next_message_id = header.message_id.wrapping_add(1);
+        self.tasks.queue(transmit);
+    }
+
+    /// The gateway rekeys one of our CHILD_SAs.
+    fn on_child_rekey(&mut self, inner: &[Payload]) -> Result<Vec<Payload>, Error> {
         let refuse = |t: NotifyType| Ok(vec![Payload::Notify(NotifyRepr::new(t, Vec::new()))]);
         let Some(rekey) = notify(inner, NotifyType::REKEY_SA) else {
             return refuse(NotifyType::NO_ADDITIONAL_SAS);
@@ -1163,7 +1456,9 @@ impl Initiator {
     fn finish(&mut self, reason: CloseReason) {
         self.tasks.abandon();
         self.state = State::Closed;
+        // Dropping the SAs zeroizes their keys.
         self.ike_sa = None;
+        self.old_ike_sa = None;
         self.events.push_back(Event::Closed { reason });
     }
 }

@@ -38,8 +38,10 @@
 //!     while let Some(event) = initiator.poll_event() {
 //!         match event {
 //!             Event::ChildSaEstablished(child) => { /* install child.keys in ESP */ }
+//!             Event::ChildSaRekeyed { replaces, child } => { /* add child, send with it */ }
+//!             Event::ChildSaDeleted { inbound_spi } => { /* remove that ESP SA */ }
 //!             Event::Closed { reason } => return println!("closed: {reason:?}"),
-//!             Event::Stage(stage) => println!("{stage:?}"),
+//!             Event::Stage(_) | Event::IkeSaRekeyed { .. } => {}
 //!         }
 //!     }
 //!     for socket in [&ike, &nat_t] {

@@ -346,6 +346,104 @@ pub(crate) fn choose_esp_as_responder(
     wanted_group.map_or(ResponderChoice::NoProposal, ResponderChoice::InvalidKe)
 }
 
+/// What we answer, as the responder of a CREATE_CHILD_SA that rekeys the IKE SA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum IkeResponderChoice {
+    /// A proposal we accept: the answer (SPI still to be filled in), the suite and the
+    /// gateway's new SPI.
+    Chosen {
+        answer: ProposalRepr,
+        suite: IkeSuite,
+        peer_spi: [u8; 8],
+    },
+    /// Nothing acceptable.
+    NoProposal,
+    /// Acceptable only with a KE payload of this group.
+    InvalidKe(DhGroup),
+}
+
+/// Picks, in the gateway's order, the first IKE proposal our configuration allows; the KE
+/// payload must use its group (a new Diffie-Hellman is mandatory, RFC 7296 §2.18).
+pub(crate) fn choose_ike_as_responder(
+    ours: &[IkeProposal],
+    offer: &SaRepr,
+    ke_group: Option<u16>,
+) -> IkeResponderChoice {
+    let mut wanted_group = None;
+    for p in &offer.proposals {
+        let Ok(peer_spi) = <[u8; 8]>::try_from(p.spi.as_slice()) else {
+            continue;
+        };
+        if p.protocol != ProtocolId::IKE || peer_spi == [0; 8] {
+            continue;
+        }
+        let of_type = |ty: u8| p.transforms.iter().filter(move |t| t.transform_type == ty);
+        for o in ours {
+            let Some((encr_t, encr)) = of_type(transform_type::ENCR).find_map(|t| {
+                EncrAlgorithm::from_transform(t.transform_id, t.key_length())
+                    .filter(|e| o.encr.contains(e))
+                    .map(|e| (t, e))
+            }) else {
+                continue;
+            };
+            let Some(prf) = of_type(transform_type::PRF).find_map(|t| {
+                PrfAlgorithm::from_transform_id(t.transform_id).filter(|a| o.prf.contains(a))
+            }) else {
+                continue;
+            };
+            let integ = if encr.is_aead() {
+                None
+            } else {
+                match of_type(transform_type::INTEG).find_map(|t| {
+                    IntegAlgorithm::from_transform_id(t.transform_id)
+                        .filter(|i| o.integ.contains(i))
+                }) {
+                    Some(i) => Some(i),
+                    None => continue,
+                }
+            };
+            let groups: Vec<DhGroup> = of_type(transform_type::DH)
+                .filter_map(|t| DhGroup::from_transform_id(t.transform_id))
+                .filter(|g| o.dh.contains(g))
+                .collect();
+            let Some(dh) = groups
+                .iter()
+                .copied()
+                .find(|g| Some(g.transform_id()) == ke_group)
+            else {
+                wanted_group = wanted_group.or_else(|| groups.first().copied());
+                continue;
+            };
+            let mut transforms = vec![
+                encr_t.clone(),
+                TransformRepr::new(transform_type::PRF, prf.transform_id()),
+            ];
+            transforms
+                .extend(integ.map(|i| TransformRepr::new(transform_type::INTEG, i.transform_id())));
+            transforms.push(TransformRepr::new(transform_type::DH, dh.transform_id()));
+            return IkeResponderChoice::Chosen {
+                answer: ProposalRepr {
+                    number: p.number,
+                    protocol: ProtocolId::IKE,
+                    spi: Vec::new(),
+                    transforms,
+                },
+                suite: IkeSuite {
+                    encr,
+                    integ,
+                    prf,
+                    dh,
+                },
+                peer_spi,
+            };
+        }
+    }
+    wanted_group.map_or(
+        IkeResponderChoice::NoProposal,
+        IkeResponderChoice::InvalidKe,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

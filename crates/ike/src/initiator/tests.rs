@@ -113,6 +113,11 @@ struct Responder {
     next_request_id: u32,
     child_keys: Option<ChildSaKeys>,
     requests_seen: Vec<ExchangeType>,
+    /// Whether we are the original initiator of our current IKE SA (after rekeying it).
+    role_initiator: bool,
+    /// The IKE SA our rekey replaced, and its next request ID.
+    old_sa: Option<ResponderSa>,
+    old_next_request_id: u32,
 }
 
 fn ike_auth_ok(v: &[Payload]) -> bool {
@@ -129,6 +134,9 @@ impl Responder {
             next_request_id: 0,
             child_keys: None,
             requests_seen: Vec::new(),
+            role_initiator: false,
+            old_sa: None,
+            old_next_request_id: 0,
         }
     }
 
@@ -179,7 +187,7 @@ impl Responder {
             initiator_spi: sa.spi_i,
             responder_spi: sa.spi_r,
             exchange_type: exchange,
-            flags: Flags::new(false, response),
+            flags: Flags::new(self.role_initiator, response),
             message_id,
         }
     }
@@ -545,7 +553,8 @@ impl Responder {
     fn read_response(&self, datagram: &[u8]) -> (HeaderRepr, Vec<Payload>) {
         let data = datagram.strip_prefix(&NON_ESP_MARKER).unwrap();
         let msg = Message::parse(data).unwrap();
-        assert!(msg.header.flags.response() && msg.header.flags.initiator());
+        assert!(msg.header.flags.response());
+        assert_eq!(msg.header.flags.initiator(), !self.role_initiator);
         (msg.header, self.open(data, &msg))
     }
 }
@@ -1099,7 +1108,8 @@ impl Responder {
     fn read_request(&self, datagram: &[u8]) -> (HeaderRepr, Vec<Payload>) {
         let data = datagram.strip_prefix(&NON_ESP_MARKER).unwrap();
         let msg = Message::parse(data).unwrap();
-        assert!(!msg.header.flags.response() && msg.header.flags.initiator());
+        assert!(!msg.header.flags.response());
+        assert_eq!(msg.header.flags.initiator(), !self.role_initiator);
         (msg.header, self.open(data, &msg))
     }
 }
@@ -1503,6 +1513,11 @@ impl Responder {
 
 fn rekey_scenario(pfs: Option<DhGroup>) {
     let mut net = established_net();
+    child_rekey_on(&mut net, pfs);
+}
+
+/// The gateway rekeys the newest CHILD_SA and deletes the old one; checks both ends agree.
+fn child_rekey_on(net: &mut Net, pfs: Option<DhGroup>) {
     let old_out = net.established().keys.outbound.spi;
     let old_in = net.established().keys.inbound.spi;
     let (request, rekey) = net.responder.rekey_request(old_out.get(), pfs);
@@ -1564,26 +1579,283 @@ fn rekey_of_an_unknown_child_sa_is_refused() {
 }
 
 #[test]
-fn new_child_sas_and_ike_rekeys_are_refused() {
+fn new_child_sas_and_unacceptable_ike_rekeys_are_refused() {
     let mut net = established_net();
-    let request = net.responder.request_of(
-        ExchangeType::CREATE_CHILD_SA,
-        &[
+    let mut ask = |protocol: ProtocolId, spi: Vec<u8>| {
+        let request = net.responder.request_of(
+            ExchangeType::CREATE_CHILD_SA,
+            &[
+                Payload::Sa(SaRepr {
+                    proposals: vec![ProposalRepr {
+                        number: 1,
+                        protocol,
+                        spi,
+                        transforms: vec![TransformRepr::new(transform_type::ENCR, 20)],
+                    }],
+                }),
+                Payload::Nonce(NonceRepr { nonce: vec![1; 32] }),
+            ],
+        );
+        net.deliver(4500, 4500, &request);
+        let reply = net.initiator.poll_transmit().unwrap();
+        let (_, inner) = net.responder.read_response(&reply.payload);
+        match &inner[..] {
+            [Payload::Notify(n)] => n.notify_type,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(
+        ask(ProtocolId::ESP, vec![0xc0, 0, 0, 9]),
+        NotifyType::NO_ADDITIONAL_SAS
+    );
+    assert_eq!(
+        ask(ProtocolId::IKE, vec![7; 8]),
+        NotifyType::NO_PROPOSAL_CHOSEN
+    );
+    assert!(net.initiator.poll_event().is_none());
+}
+
+#[test]
+fn duplicate_cookie_and_invalid_ke_answers_are_dropped() {
+    let mut net = Net::new(
+        config(),
+        ResponderConfig {
+            require_cookie: true,
+            dh: DhGroup::Ecp256,
+            ..ResponderConfig::default()
+        },
+    );
+    net.duplicate_responses = true;
+    net.run();
+    assert_eq!(net.established().ike_suite.dh, DhGroup::Ecp256);
+    assert_keys_match(&net);
+    assert_eq!(
+        net.stages(),
+        [
+            Stage::SendingIkeSaInit,
+            Stage::RetryingWithCookie,
+            Stage::RetryingWithGroup(DhGroup::Ecp256),
+            Stage::Authenticating,
+            Stage::Established
+        ]
+    );
+}
+
+#[test]
+fn accepts_ipv4_mapped_addresses_from_dual_stack_sockets() {
+    let mut net = Net::new(config(), ResponderConfig::default());
+    let first = net.initiator.poll_transmit().unwrap();
+    let reply = net
+        .responder
+        .handle(Net::local_for(&first), &first.payload)
+        .remove(0);
+    let mapped = |a: SocketAddr| match a.ip() {
+        IpAddr::V4(v4) => SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), a.port()),
+        IpAddr::V6(_) => a,
+    };
+    let now = net.now;
+    net.initiator.handle_datagram(
+        now,
+        mapped(gateway()),
+        mapped(SocketAddr::new(client_ip(), 500)),
+        &reply,
+    );
+    assert!(matches!(
+        net.initiator.poll_event(),
+        Some(Event::Stage(Stage::SendingIkeSaInit))
+    ));
+    assert!(matches!(
+        net.initiator.poll_event(),
+        Some(Event::Stage(Stage::Authenticating))
+    ));
+    net.sent.push(first);
+    net.run();
+    assert!(!net.established().nat.local_behind_nat);
+}
+
+/// The gateway's half of an IKE SA rekey it started.
+struct GatewayIkeRekey {
+    ni: Vec<u8>,
+    ke: KeyExchange,
+    spi_i: [u8; 8],
+}
+
+impl Responder {
+    fn ike_rekey_request(&mut self, group: DhGroup) -> (Vec<u8>, GatewayIkeRekey) {
+        let ni = self.random(32);
+        let mut spi_i = [0u8; 8];
+        spi_i.copy_from_slice(&self.random(8));
+        spi_i[0] |= 1;
+        let ke = KeyExchange::generate(group, &mut self.rng).unwrap();
+        let inner = [
             Payload::Sa(SaRepr {
                 proposals: vec![ProposalRepr {
                     number: 1,
                     protocol: ProtocolId::IKE,
-                    spi: vec![7; 8],
-                    transforms: vec![TransformRepr::new(transform_type::ENCR, 20)],
+                    spi: spi_i.to_vec(),
+                    transforms: vec![
+                        TransformRepr::with_key_length(transform_type::ENCR, 20, Some(256)),
+                        TransformRepr::new(transform_type::PRF, 5),
+                        TransformRepr::new(transform_type::DH, group.transform_id()),
+                    ],
                 }],
             }),
-            Payload::Nonce(NonceRepr { nonce: vec![1; 32] }),
-        ],
-    );
+            Payload::Nonce(NonceRepr { nonce: ni.clone() }),
+            Payload::Ke(KeRepr {
+                group: group.transform_id(),
+                data: ke.public_value().to_vec(),
+            }),
+        ];
+        let datagram = self.request_of(ExchangeType::CREATE_CHILD_SA, &inner);
+        (datagram, GatewayIkeRekey { ni, ke, spi_i })
+    }
+
+    /// Completes the rekey from the initiator's answer and moves to the new IKE SA, of which
+    /// the gateway is now the original initiator.
+    fn ike_rekey_finish(&mut self, rekey: GatewayIkeRekey, reply: &[u8]) {
+        let (_, inner) = self.read_response(reply);
+        let (mut spi_r, mut nr, mut ker) = (None, None, None);
+        for p in &inner {
+            match p {
+                Payload::Sa(sa) => spi_r = Some(sa.proposals[0].spi.clone()),
+                Payload::Nonce(n) => nr = Some(n.nonce.clone()),
+                Payload::Ke(k) => ker = Some(k.data.clone()),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let spi_r = IkeSpi(spi_r.unwrap().as_slice().try_into().unwrap());
+        let nr = nr.unwrap();
+        let group = rekey.ke.group();
+        let shared = rekey.ke.agree(&ker.unwrap()).unwrap();
+        let suite = IkeSuite {
+            encr: EncrAlgorithm::AesGcm16_256,
+            integ: None,
+            prf: PrfAlgorithm::HmacSha2_256,
+            dh: group,
+        };
+        let old = self.sa.take().unwrap();
+        let keys = IkeSaKeys::derive_rekey(
+            suite,
+            old.keys.suite.prf,
+            &old.keys.sk_d,
+            &shared,
+            &rekey.ni,
+            &nr,
+            IkeSpi(rekey.spi_i),
+            spi_r,
+        )
+        .unwrap();
+        let (outbound, inbound) = keys.sk_ciphers(Role::Initiator).unwrap();
+        self.sa = Some(ResponderSa {
+            spi_i: IkeSpi(rekey.spi_i),
+            spi_r,
+            keys,
+            outbound,
+            inbound,
+            ni: rekey.ni,
+            nr,
+            request: vec![],
+            response: vec![],
+        });
+        self.old_sa = Some(old);
+        self.old_next_request_id = self.next_request_id;
+        self.next_request_id = 0;
+        self.role_initiator = true;
+        self.last_response = None;
+    }
+
+    /// Runs `f` against the old IKE SA.
+    fn on_old<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        let swap = |r: &mut Self| {
+            core::mem::swap(&mut r.sa, &mut r.old_sa);
+            core::mem::swap(&mut r.next_request_id, &mut r.old_next_request_id);
+            r.role_initiator = !r.role_initiator;
+        };
+        swap(self);
+        let out = f(self);
+        swap(self);
+        out
+    }
+}
+
+#[test]
+fn gateway_rekeys_the_ike_sa() {
+    let mut net = established_net();
+    let (request, rekey) = net.responder.ike_rekey_request(DhGroup::Curve25519);
     net.deliver(4500, 4500, &request);
     let reply = net.initiator.poll_transmit().unwrap();
-    let (_, inner) = net.responder.read_response(&reply.payload);
-    assert!(
-        matches!(&inner[..], [Payload::Notify(n)] if n.notify_type == NotifyType::NO_ADDITIONAL_SAS)
+    net.responder.ike_rekey_finish(rekey, &reply.payload);
+    assert!(matches!(
+        net.initiator.poll_event(),
+        Some(Event::IkeSaRekeyed { ike_suite }) if ike_suite.dh == DhGroup::Curve25519
+    ));
+
+    // The gateway deletes the old IKE SA: answered under the old keys, and nothing ends.
+    let delete = net
+        .responder
+        .on_old(|r| r.request(&[Payload::Delete(DeleteRepr::ike())]));
+    net.deliver(4500, 4500, &delete);
+    let reply = net.initiator.poll_transmit().unwrap();
+    let (header, inner) = net.responder.on_old(|r| r.read_response(&reply.payload));
+    assert_eq!(header.message_id, 1);
+    assert!(inner.is_empty());
+    // Its retransmission gets the same answer.
+    net.deliver(4500, 4500, &delete);
+    assert_eq!(net.initiator.poll_transmit().unwrap(), reply);
+    assert!(net.initiator.poll_event().is_none());
+    assert!(!net.initiator.is_closed());
+
+    // The new SA starts its message IDs at 0; we are its original responder now.
+    let ping = net.responder.request(&[]);
+    net.deliver(4500, 4500, &ping);
+    let reply = net.initiator.poll_transmit().unwrap();
+    let (header, _) = net.responder.read_response(&reply.payload);
+    assert_eq!(header.message_id, 0);
+    assert!(!header.flags.initiator());
+
+    // CHILD_SAs are rekeyed from the new SK_d.
+    child_rekey_on(&mut net, Some(DhGroup::Curve25519));
+
+    // And closing deletes the new IKE SA.
+    let now = net.now;
+    net.initiator.close(now);
+    net.run();
+    assert_eq!(*net.close_reason(), CloseReason::Closed);
+}
+
+#[test]
+fn liveness_checks_are_answered_or_time_out() {
+    let mut net = established_net();
+    let start = net.now;
+    assert!(net.initiator.send_liveness_check(start));
+    assert!(!net.initiator.send_liveness_check(start), "one at a time");
+    net.run();
+    assert_eq!(net.now, start, "answered without retransmission");
+    assert!(!net.initiator.is_closed());
+    assert_eq!(net.initiator.poll_timeout(), None);
+    assert_eq!(
+        net.responder.requests_seen.last(),
+        Some(&ExchangeType::INFORMATIONAL)
+    );
+
+    // A close() during a check waits for it, then deletes the SA.
+    assert!(net.initiator.send_liveness_check(net.now));
+    let now = net.now;
+    net.initiator.close(now);
+    net.run();
+    assert_eq!(*net.close_reason(), CloseReason::Closed);
+
+    // A gateway that stopped answering.
+    let mut net = established_net();
+    net.drop_outbound = Box::new(|_| true);
+    let now = net.now;
+    assert!(net.initiator.send_liveness_check(now));
+    net.run();
+    assert_eq!(
+        *net.failure(),
+        Error::Timeout {
+            exchange: ExchangeType::INFORMATIONAL,
+            attempts: 6
+        }
     );
 }

@@ -106,10 +106,9 @@ impl<T: AsRef<[u8]>> GenericPayload<T> {
     /// least the generic header and fits in the buffer. Trailing bytes belong to later payloads.
     pub fn new_checked(buffer: T) -> Result<Self, WireError> {
         let bytes = buffer.as_ref();
-        let [next, flags, hi, lo, ..] = *bytes else {
+        let [_, _, hi, lo, ..] = *bytes else {
             return Err(WireError::Truncated("generic payload header"));
         };
-        let _ = (next, flags);
         let len = usize::from(u16::from_be_bytes([hi, lo]));
         if len < GENERIC_HEADER_LEN {
             return Err(WireError::BadLength("generic payload header"));

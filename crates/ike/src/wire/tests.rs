@@ -191,6 +191,55 @@ fn encrypted_message_parts() {
 }
 
 #[test]
+fn fragments_round_trip() {
+    let header = HeaderRepr {
+        initiator_spi: IkeSpi([1; 8]),
+        responder_spi: IkeSpi([2; 8]),
+        exchange_type: ExchangeType::IKE_AUTH,
+        flags: Flags::new(false, true),
+        message_id: 1,
+    };
+    let inner = vec![
+        Payload::IdR(Identity::Fqdn("gw.example.net".into()).to_repr()),
+        Payload::Cert(CertRepr {
+            encoding: CertEncoding::X509_SIGNATURE,
+            data: (0..=255).collect(),
+        }),
+    ];
+    // A stand-in "cipher" that stores the plaintext behind a 4-byte tag.
+    let fragments = emit_encrypted_fragments::<()>(
+        &header,
+        &inner,
+        100,
+        |n| n + 4,
+        |aad, plain| {
+            assert_eq!(aad[16], PayloadType::SKF.0);
+            let mut body = vec![0xaa; 4];
+            body.extend_from_slice(plain);
+            Ok(body)
+        },
+    )
+    .unwrap();
+    assert_eq!(fragments.len(), 3);
+    let mut joined = Vec::new();
+    let mut first = PayloadType::NONE;
+    for (i, bytes) in fragments.iter().enumerate() {
+        let msg = Message::parse(bytes).unwrap();
+        rules::check_outer(&msg.header, &msg.payloads).unwrap();
+        let parts = msg.encrypted(bytes).unwrap();
+        let number = u16::try_from(i + 1).unwrap();
+        assert_eq!(parts.fragment, Some((number, 3)));
+        if number == 1 {
+            first = parts.first_inner;
+        } else {
+            assert_eq!(parts.first_inner, PayloadType::NONE);
+        }
+        joined.extend_from_slice(&parts.body[4..]);
+    }
+    assert_eq!(parse_payload_chain(first, &joined).unwrap(), inner);
+}
+
+#[test]
 fn exchange_rules() {
     let mut header = HeaderRepr {
         initiator_spi: IkeSpi([1; 8]),
