@@ -12,4 +12,8 @@
 #[cfg(unix)]
 pub mod ipc_server;
 pub mod logbuf;
+#[cfg(unix)]
+pub mod controller;
 pub mod platform;
+#[cfg(unix)]
+pub mod tunnel;
