@@ -301,9 +301,7 @@ mod tests {
             integ: None,
             esn: true,
         };
-        let spi_a = Spi::new(0x1001).unwrap();
         let spi_b = Spi::new(0x2002).unwrap();
-        let key_a = [1u8; 36];
         let key_b = [2u8; 36];
         let config = esp::EspSaConfig::default();
         // A sends with spi_b's keys to B; B sends with spi_a's keys to A.
@@ -315,7 +313,7 @@ mod tests {
         a_socket.connect(b_socket.local_addr().unwrap()).await.unwrap();
         b_socket.connect(a_socket.local_addr().unwrap()).await.unwrap();
         let iface = TunnelInterface { name: "t".into(), index: 1 };
-        let (a_tun, mut a_peer) = FakeTun::new(iface.clone(), 1400, 8);
+        let (a_tun, a_peer) = FakeTun::new(iface.clone(), 1400, 8);
         let (b_tun, mut b_peer) = FakeTun::new(iface, 1400, 8);
         let (a_tun, b_tun) = (Arc::new(a_tun), Arc::new(b_tun));
         let counters_a = Arc::new(Counters::default());
@@ -363,6 +361,11 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(ike.bytes, [0, 0, 0, 0, 0x80, 1, 2, 3]);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while counters_b.snapshot().dropped_in == 0 {
+            assert!(std::time::Instant::now() < deadline, "the outside packet was not dropped");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         assert_eq!(counters_b.snapshot().dropped_in, 1);
         assert_eq!(counters_b.snapshot().packets_in, 1);
         assert_eq!(counters_a.snapshot().packets_out, 2);
