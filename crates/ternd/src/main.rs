@@ -168,7 +168,10 @@ mod linux {
         });
         match network.recover().await {
             Ok(report) if report.undone > 0 => {
-                tracing::warn!(undone = report.undone, "restored what a previous run left behind");
+                tracing::warn!(
+                    undone = report.undone,
+                    "restored what a previous run left behind"
+                );
             }
             Ok(_) => {}
             // Keep going: the journal keeps what is left, and the next restore retries it.

@@ -141,7 +141,21 @@ struct Snapshot {
 }
 
 fn snapshot(lab: &Lab, resolv_conf: &Path) -> Snapshot {
-    let run = |args: &[&str]| lab.exec(Ns::Client, args).unwrap();
+    // Link-local IPv6 addresses come and go with the lab's links finishing DAD; not ours.
+    let run = |args: &[&str]| {
+        lab.exec(Ns::Client, args)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("local fe80"))
+            .map(|l| {
+                l.split_whitespace()
+                    .filter(|w| !w.starts_with("fe80"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     Snapshot {
         addresses: run(&["ip", "-brief", "address"]),
         routes: format!(
@@ -149,7 +163,11 @@ fn snapshot(lab: &Lab, resolv_conf: &Path) -> Snapshot {
             run(&["ip", "-4", "route", "show", "table", "all"]),
             run(&["ip", "-6", "route", "show", "table", "all"])
         ),
-        rules: format!("{}{}", run(&["ip", "-4", "rule"]), run(&["ip", "-6", "rule"])),
+        rules: format!(
+            "{}{}",
+            run(&["ip", "-4", "rule"]),
+            run(&["ip", "-6", "rule"])
+        ),
         links: run(&["ip", "-brief", "link"]),
         resolv_conf: std::fs::read_to_string(resolv_conf).unwrap(),
     }
@@ -246,9 +264,18 @@ fn assert_tunnel_configured(lab: &Lab, resolv_conf: &Path, status: &Status) {
     assert_eq!(connection.virtual_ips.len(), 1, "{connection:?}");
     let vip = connection.virtual_ips[0].to_string();
     assert!(vip.starts_with("10.99.100."), "{vip}");
-    assert_eq!(connection.routes, [addr::LAN_PREFIX_V4], "split tunnel to the LAN");
-    assert_eq!(connection.dns_servers, [PUSHED_DNS.parse::<std::net::IpAddr>().unwrap()]);
-    let addresses = lab.exec(Ns::Client, &["ip", "-brief", "address", "show", "tern0"]).unwrap();
+    assert_eq!(
+        connection.routes,
+        [addr::LAN_PREFIX_V4],
+        "split tunnel to the LAN"
+    );
+    assert_eq!(
+        connection.dns_servers,
+        [PUSHED_DNS.parse::<std::net::IpAddr>().unwrap()]
+    );
+    let addresses = lab
+        .exec(Ns::Client, &["ip", "-brief", "address", "show", "tern0"])
+        .unwrap();
     assert!(addresses.contains(&format!("{vip}/32")), "{addresses}");
     let routes = lab
         .exec(Ns::Client, &["ip", "-4", "route", "show", "table", "all"])
@@ -258,13 +285,19 @@ fn assert_tunnel_configured(lab: &Lab, resolv_conf: &Path, status: &Status) {
         "{routes}"
     );
     let rules = lab.exec(Ns::Client, &["ip", "-4", "rule"]).unwrap();
-    assert!(rules.contains("not from all fwmark 0x7465726e lookup"), "{rules}");
+    assert!(
+        rules.contains("not from all fwmark 0x7465726e lookup"),
+        "{rules}"
+    );
     assert!(
         rules.contains(&format!("from all to {} lookup main", addr::GATEWAY_V4)),
         "{rules}"
     );
     let resolv = std::fs::read_to_string(resolv_conf).unwrap();
-    assert!(resolv.contains(&format!("nameserver {PUSHED_DNS}")), "{resolv}");
+    assert!(
+        resolv.contains(&format!("nameserver {PUSHED_DNS}")),
+        "{resolv}"
+    );
 }
 
 #[test]
@@ -279,8 +312,14 @@ fn connect_ping_disconnect_restores_everything() {
     let mut client = rt.block_on(Client::connect(&ternd.socket)).unwrap();
     rt.block_on(client.subscribe()).unwrap();
     let (status, took) = rt.block_on(connect(&mut client));
-    eprintln!("ternd connected in {took:?} (handshake {} ms)", status.connection.as_ref().unwrap().handshake_ms);
-    let sa = setup.gateway.wait_for_child_sa(Duration::from_secs(5)).unwrap();
+    eprintln!(
+        "ternd connected in {took:?} (handshake {} ms)",
+        status.connection.as_ref().unwrap().handshake_ms
+    );
+    let sa = setup
+        .gateway
+        .wait_for_child_sa(Duration::from_secs(5))
+        .unwrap();
     assert!(sa.encap, "ESP is UDP-encapsulated");
     assert_tunnel_configured(&lab, &setup.resolv_conf, &status);
 
@@ -288,21 +327,29 @@ fn connect_ping_disconnect_restores_everything() {
     assert!(ping_lan(&lab), "ping through the tunnel:\n{}", ternd.log());
     eprintln!("first ping through the tunnel took {:?}", started.elapsed());
     let traffic = rt.block_on(client.status()).unwrap().traffic;
-    assert!(traffic.packets_out >= 1 && traffic.packets_in >= 1, "{traffic:?}");
+    assert!(
+        traffic.packets_out >= 1 && traffic.packets_in >= 1,
+        "{traffic:?}"
+    );
     // Events reached the subscriber.
     let event = rt.block_on(client.next_event()).unwrap();
     assert!(event.is_some());
 
     let started = Instant::now();
     rt.block_on(client.disconnect()).unwrap();
-    rt.block_on(wait_for_state(&mut client, Duration::from_secs(10), "Disconnected", |s| {
-        *s == TunnelState::Disconnected
-    }));
+    rt.block_on(wait_for_state(
+        &mut client,
+        Duration::from_secs(10),
+        "Disconnected",
+        |s| *s == TunnelState::Disconnected,
+    ));
     eprintln!("disconnect took {:?}", started.elapsed());
     assert_eq!(snapshot(&lab, &setup.resolv_conf), setup.before);
     setup
         .gateway
-        .wait_until(Duration::from_secs(5), "the SA deleted", |sas| sas.is_empty())
+        .wait_until(Duration::from_secs(5), "the SA deleted", |sas| {
+            sas.is_empty()
+        })
         .unwrap();
     assert!(!ping_lan(&lab), "no tunnel, no LAN");
 
@@ -376,14 +423,20 @@ fn hostile_ipc_frames_do_not_disturb_a_running_tunnel() {
     rt.block_on(connect(&mut client));
     rt.block_on(async {
         // Oversized length prefix.
-        let mut huge = tokio::net::UnixStream::connect(&ternd.socket).await.unwrap();
+        let mut huge = tokio::net::UnixStream::connect(&ternd.socket)
+            .await
+            .unwrap();
         huge.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
         // Malformed JSON.
-        let mut garbage = tokio::net::UnixStream::connect(&ternd.socket).await.unwrap();
+        let mut garbage = tokio::net::UnixStream::connect(&ternd.socket)
+            .await
+            .unwrap();
         garbage.write_all(&7u32.to_be_bytes()).await.unwrap();
         garbage.write_all(b"{\"id\":}").await.unwrap();
         // A truncated frame, then the client vanishes.
-        let mut short = tokio::net::UnixStream::connect(&ternd.socket).await.unwrap();
+        let mut short = tokio::net::UnixStream::connect(&ternd.socket)
+            .await
+            .unwrap();
         short.write_all(&100u32.to_be_bytes()).await.unwrap();
         short.write_all(b"{\"id\":1").await.unwrap();
         drop(short);
@@ -397,7 +450,10 @@ fn hostile_ipc_frames_do_not_disturb_a_running_tunnel() {
         assert!(err.to_string().contains("already"), "{err}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     });
-    assert_eq!(rt.block_on(client.status()).unwrap().state, TunnelState::Connected);
+    assert_eq!(
+        rt.block_on(client.status()).unwrap().state,
+        TunnelState::Connected
+    );
     assert!(ping_lan(&lab), "the tunnel still carries traffic");
     drop(client);
     assert!(ternd.terminate().success());

@@ -62,7 +62,8 @@ pub(super) async fn run<P: Platform>(
     ctx: &mut Context<P>,
     mut connection: Box<Connection<P::Tun>>,
 ) -> Next<P::Tun> {
-    ctx.shared.set_counters(Some(Arc::clone(&connection.counters)));
+    ctx.shared
+        .set_counters(Some(Arc::clone(&connection.counters)));
     let info = connection.info.clone();
     ctx.shared.update(|s| {
         s.state = TunnelState::Connected;
@@ -77,7 +78,9 @@ pub(super) async fn run<P: Platform>(
     let mut dpd = tokio::time::interval(dpd_every.min(Duration::from_secs(86_400 * 365)));
     let keepalive_every = connection
         .nat_keepalive_secs
-        .map_or(ctx.config.nat_keepalive, |s| Duration::from_secs(u64::from(s)));
+        .map_or(ctx.config.nat_keepalive, |s| {
+            Duration::from_secs(u64::from(s))
+        });
     let mut keepalive = tokio::time::interval(keepalive_every);
     for timer in [&mut stats, &mut dpd, &mut keepalive] {
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

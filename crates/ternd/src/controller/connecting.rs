@@ -55,7 +55,10 @@ pub(super) async fn run<P: Platform>(
 }
 
 /// What a command means while connecting: `true` to stop.
-fn cancels(ctx_shutdown: &mut Option<tokio::sync::oneshot::Sender<()>>, command: Option<Command>) -> bool {
+fn cancels(
+    ctx_shutdown: &mut Option<tokio::sync::oneshot::Sender<()>>,
+    command: Option<Command>,
+) -> bool {
     match command {
         Some(Command::Disconnect) | None => true,
         Some(Command::Shutdown(reply)) => {
@@ -127,7 +130,8 @@ async fn establish<P: Platform>(
             return Err(Failure { kind: FailureKind::Internal, message: "connect interrupted".into() });
         }
     };
-    ctx.shared.update(|s| s.gateway = Some(gateway.ip().to_string()));
+    ctx.shared
+        .update(|s| s.gateway = Some(gateway.ip().to_string()));
     tracing::info!(%gateway, profile = %profile.id, "connecting");
 
     // 2. Sockets, bypassing the tunnel from the first packet on.
@@ -184,7 +188,19 @@ async fn establish<P: Platform>(
 
     // 4. ESP, TUN, network. Commands wait until this is done (it is short).
     stage(ctx, attempt, ConnectStage::ConfiguringNetwork);
-    match configure(ctx, request, *child, driver, counters, inbound_tx, nat_t_reader, gateway, handshake).await {
+    match configure(
+        ctx,
+        request,
+        *child,
+        driver,
+        counters,
+        inbound_tx,
+        nat_t_reader,
+        gateway,
+        handshake,
+    )
+    .await
+    {
         Ok(connection) => Ok(Outcome::Connected(connection)),
         Err((failure, mut driver)) => {
             driver.close_within(ctx.config.delete_timeout).await;
@@ -242,7 +258,8 @@ async fn configure<P: Platform>(
     if !nat.udp_encapsulation {
         let failure = Failure {
             kind: FailureKind::ProtocolError,
-            message: "the VPN gateway did not agree to encapsulate ESP in UDP, which Tern needs".into(),
+            message: "the VPN gateway did not agree to encapsulate ESP in UDP, which Tern needs"
+                .into(),
         };
         return Err((failure, driver));
     }
@@ -309,7 +326,10 @@ async fn configure<P: Platform>(
             .sockets()
             .reprepare(&|fd| platform.bypass_socket(fd, applied.socket_bypass))
         {
-            return Err((failure::local_io("cannot mark the tunnel's sockets", &error), driver));
+            return Err((
+                failure::local_io("cannot mark the tunnel's sockets", &error),
+                driver,
+            ));
         }
     }
     tracing::info!(
@@ -328,8 +348,16 @@ async fn configure<P: Platform>(
     };
     let info = ConnectionInfo {
         virtual_ips: plan.addresses.iter().map(|a| a.addr).collect(),
-        dns_servers: plan.dns.as_ref().map(|d| d.servers.clone()).unwrap_or_default(),
-        dns_domains: plan.dns.as_ref().map(|d| d.domains.clone()).unwrap_or_default(),
+        dns_servers: plan
+            .dns
+            .as_ref()
+            .map(|d| d.servers.clone())
+            .unwrap_or_default(),
+        dns_domains: plan
+            .dns
+            .as_ref()
+            .map(|d| d.domains.clone())
+            .unwrap_or_default(),
         routes,
         ike_suite: ike_suite_name(&ike_suite),
         esp_suite: esp_suite.to_string(),

@@ -86,13 +86,20 @@ mod tests {
             attempts: 5,
         });
         assert_eq!(timeout.kind, FailureKind::GatewayUnreachable);
-        assert!(timeout.message.contains("did not answer"), "{}", timeout.message);
+        assert!(
+            timeout.message.contains("did not answer"),
+            "{}",
+            timeout.message
+        );
         assert!(is_transient(&timeout));
         let auth = from_ike(&AuthFailure::RejectedByPeer.into());
         assert_eq!(auth.kind, FailureKind::AuthenticationFailed);
         assert!(!is_transient(&auth));
         let proposal = from_ike(&PeerIncompatible::NoEspProposalChosen.into());
         assert_eq!(proposal.kind, FailureKind::NoCommonProposal);
-        assert_eq!(from_close(&CloseReason::DeletedByPeer).kind, FailureKind::ProtocolError);
+        assert_eq!(
+            from_close(&CloseReason::DeletedByPeer).kind,
+            FailureKind::ProtocolError
+        );
     }
 }

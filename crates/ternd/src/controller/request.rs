@@ -59,9 +59,8 @@ pub fn check(request: ConnectRequest) -> Result<CheckedRequest, ErrorReply> {
         ("remote_identity", &profile.remote_identity),
     ] {
         if let Some(identity) = identity {
-            ike_identity(identity).map_err(|why| {
-                refuse(ErrorCode::InvalidProfile, format!("{field}: {why}"))
-            })?;
+            ike_identity(identity)
+                .map_err(|why| refuse(ErrorCode::InvalidProfile, format!("{field}: {why}")))?;
         }
     }
     let psk = match secrets.psk.as_deref() {
@@ -323,8 +322,14 @@ mod tests {
             RetransmitConfig::default(),
         )
         .unwrap();
-        assert_eq!(config.local_id, ike::Identity::Email("client@tern.test".into()));
-        assert_eq!(config.remote_id, Some(ike::Identity::Fqdn("gw.tern.test".into())));
+        assert_eq!(
+            config.local_id,
+            ike::Identity::Email("client@tern.test".into())
+        );
+        assert_eq!(
+            config.remote_id,
+            Some(ike::Identity::Fqdn("gw.tern.test".into()))
+        );
         assert_eq!(config.ts_remote.len(), 1);
         assert_eq!(config.ts_remote[0].to_string(), "10.99.0.0/24");
         assert_eq!(config.ts_local, vec![TrafficSelector::ipv4_any()]);
@@ -339,7 +344,10 @@ mod tests {
             RetransmitConfig::default(),
         )
         .unwrap();
-        assert_eq!(config.local_id, ike::Identity::Ipv4("198.51.100.2".parse().unwrap()));
+        assert_eq!(
+            config.local_id,
+            ike::Identity::Ipv4("198.51.100.2".parse().unwrap())
+        );
         assert_eq!(config.ts_remote.len(), 2);
         assert!(config.remote_id.is_none());
     }

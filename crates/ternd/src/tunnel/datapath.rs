@@ -278,16 +278,30 @@ mod tests {
 
     fn selector(text: &str) -> TrafficSelector {
         let (addr, len) = text.split_once('/').unwrap();
-        TrafficSelector::from_prefix(IpPrefix::new(addr.parse().unwrap(), len.parse().unwrap()).unwrap())
+        TrafficSelector::from_prefix(
+            IpPrefix::new(addr.parse().unwrap(), len.parse().unwrap()).unwrap(),
+        )
     }
 
     #[test]
     fn selectors_check_source_and_destination() {
         let local = [selector("10.99.100.1/32")];
         let remote = [selector("10.99.0.0/24")];
-        assert!(selectors_allow(&ipv4_packet([10, 99, 0, 2], [10, 99, 100, 1]), &local, &remote));
-        assert!(!selectors_allow(&ipv4_packet([10, 98, 0, 2], [10, 99, 100, 1]), &local, &remote));
-        assert!(!selectors_allow(&ipv4_packet([10, 99, 0, 2], [10, 99, 100, 2]), &local, &remote));
+        assert!(selectors_allow(
+            &ipv4_packet([10, 99, 0, 2], [10, 99, 100, 1]),
+            &local,
+            &remote
+        ));
+        assert!(!selectors_allow(
+            &ipv4_packet([10, 98, 0, 2], [10, 99, 100, 1]),
+            &local,
+            &remote
+        ));
+        assert!(!selectors_allow(
+            &ipv4_packet([10, 99, 0, 2], [10, 99, 100, 2]),
+            &local,
+            &remote
+        ));
         assert!(!selectors_allow(&[0x45, 0, 0], &local, &remote));
         assert!(!selectors_allow(&[], &local, &remote));
     }
@@ -310,9 +324,18 @@ mod tests {
 
         let a_socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
         let b_socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
-        a_socket.connect(b_socket.local_addr().unwrap()).await.unwrap();
-        b_socket.connect(a_socket.local_addr().unwrap()).await.unwrap();
-        let iface = TunnelInterface { name: "t".into(), index: 1 };
+        a_socket
+            .connect(b_socket.local_addr().unwrap())
+            .await
+            .unwrap();
+        b_socket
+            .connect(a_socket.local_addr().unwrap())
+            .await
+            .unwrap();
+        let iface = TunnelInterface {
+            name: "t".into(),
+            index: 1,
+        };
         let (a_tun, a_peer) = FakeTun::new(iface.clone(), 1400, 8);
         let (b_tun, mut b_peer) = FakeTun::new(iface, 1400, 8);
         let (a_tun, b_tun) = (Arc::new(a_tun), Arc::new(b_tun));
@@ -363,7 +386,10 @@ mod tests {
         assert_eq!(ike.bytes, [0, 0, 0, 0, 0x80, 1, 2, 3]);
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while counters_b.snapshot().dropped_in == 0 {
-            assert!(std::time::Instant::now() < deadline, "the outside packet was not dropped");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the outside packet was not dropped"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         assert_eq!(counters_b.snapshot().dropped_in, 1);

@@ -91,7 +91,7 @@ impl IkeDriver {
             } else {
                 &self.sockets.ike
             };
-            match socket.try_send_to(&transmit.payload, transmit.destination) {
+            match send_now(socket, &transmit.payload, transmit.destination) {
                 Ok(_) => self.sent += 1,
                 Err(error) => {
                     tracing::debug!(%error, destination = %transmit.destination, "IKE send failed; retransmission will retry");
@@ -159,6 +159,20 @@ impl IkeDriver {
         .await
         .is_ok()
     }
+}
+
+/// Sends one datagram without waiting. Tokio's `try_send_to` refuses (`WouldBlock`) until the
+/// reactor has seen the socket writable once, which would drop the first IKE_SA_INIT of every
+/// connection; a plain non-blocking `sendto` on the descriptor has no such gap.
+fn send_now(socket: &UdpSocket, payload: &[u8], destination: SocketAddr) -> std::io::Result<usize> {
+    use nix::sys::socket::{MsgFlags, SockaddrIn, SockaddrIn6, sendto};
+    use std::os::fd::AsRawFd;
+    let fd = socket.as_raw_fd();
+    match destination {
+        SocketAddr::V4(a) => sendto(fd, payload, &SockaddrIn::from(a), MsgFlags::empty()),
+        SocketAddr::V6(a) => sendto(fd, payload, &SockaddrIn6::from(a), MsgFlags::empty()),
+    }
+    .map_err(std::io::Error::from)
 }
 
 async fn sleep_until_opt(deadline: Option<Instant>) {
