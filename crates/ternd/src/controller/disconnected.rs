@@ -22,14 +22,25 @@ pub(super) async fn run<P: Platform>(
         None => TunnelState::Disconnected,
     };
     let failed = matches!(state, TunnelState::Failed { .. });
+    // A failure keeps which profile and gateway it was about.
     ctx.shared.update(|s| {
-        let profile = if failed { s.profile.take() } else { None };
+        let (profile, gateway) = if failed {
+            (s.profile.take(), s.gateway.take())
+        } else {
+            (None, None)
+        };
         *s = Status {
             state,
             profile,
+            gateway,
             ..Status::default()
         };
     });
+    wait(ctx).await
+}
+
+/// Waits for the next command while disconnected.
+pub(super) async fn wait<P: Platform>(ctx: &mut Context<P>) -> Next<P::Tun> {
     loop {
         match ctx.commands.recv().await {
             Some(Command::Connect(request)) => {

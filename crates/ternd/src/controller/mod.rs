@@ -316,7 +316,9 @@ impl Service for Controller {
 }
 
 async fn run<P: Platform>(mut ctx: Context<P>) {
-    let mut next: Next<P::Tun> = Next::Disconnected(None);
+    // The status starts as "disconnected" already; the first state must not publish it again,
+    // or it could overwrite a connect the IPC side accepted before this task first ran.
+    let mut next: Next<P::Tun> = disconnected::wait(&mut ctx).await;
     loop {
         next = match next {
             Next::Disconnected(failure) => disconnected::run(&mut ctx, failure).await,
