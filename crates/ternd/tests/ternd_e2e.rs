@@ -516,3 +516,51 @@ print(data.decode())
     );
     assert!(ternd.log().contains("refused a client"), "{}", ternd.log());
 }
+
+#[test]
+fn reconnects_after_the_gateway_deletes_the_sa() {
+    if !tern_e2e::should_run("reconnects_after_the_gateway_deletes_the_sa") {
+        return;
+    }
+    let lab = Lab::new(LabConfig::default()).unwrap();
+    let setup = setup(&lab);
+    let mut ternd = Ternd::start(&lab, &setup.run);
+    let rt = runtime();
+    let mut client = rt.block_on(Client::connect(&ternd.socket)).unwrap();
+    let (first, _) = rt.block_on(connect(&mut client));
+    let first_at = first.connection.unwrap().connected_at_unix_ms;
+    assert!(ping_lan(&lab));
+
+    let started = Instant::now();
+    setup
+        .gateway
+        .swanctl(&["--terminate", "--ike", templates::CONNECTION, "--timeout", "5"])
+        .unwrap();
+    // Reconnecting, then Connected again with a new connection.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let again = loop {
+        let status = rt.block_on(client.status()).unwrap();
+        if status.state == TunnelState::Connected
+            && status
+                .connection
+                .as_ref()
+                .is_some_and(|c| c.connected_at_unix_ms != first_at)
+        {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no reconnect: {status:?}\n{}", ternd.log());
+        std::thread::sleep(Duration::from_millis(25));
+    };
+    eprintln!("reconnected {:?} after the gateway's delete", started.elapsed());
+    assert!(ternd.log().contains("reconnecting"), "{}", ternd.log());
+    assert_tunnel_configured(&lab, &setup.resolv_conf, &again);
+    assert!(ping_lan(&lab), "ping after the reconnect");
+
+    rt.block_on(client.disconnect()).unwrap();
+    rt.block_on(wait_for_state(&mut client, Duration::from_secs(10), "Disconnected", |s| {
+        *s == TunnelState::Disconnected
+    }));
+    assert_eq!(snapshot(&lab, &setup.resolv_conf), setup.before);
+    drop(client);
+    assert!(ternd.terminate().success());
+}
