@@ -534,7 +534,13 @@ fn reconnects_after_the_gateway_deletes_the_sa() {
     let started = Instant::now();
     setup
         .gateway
-        .swanctl(&["--terminate", "--ike", templates::CONNECTION, "--timeout", "5"])
+        .swanctl(&[
+            "--terminate",
+            "--ike",
+            templates::CONNECTION,
+            "--timeout",
+            "5",
+        ])
         .unwrap();
     // Reconnecting, then Connected again with a new connection.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -548,18 +554,28 @@ fn reconnects_after_the_gateway_deletes_the_sa() {
         {
             break status;
         }
-        assert!(Instant::now() < deadline, "no reconnect: {status:?}\n{}", ternd.log());
+        assert!(
+            Instant::now() < deadline,
+            "no reconnect: {status:?}\n{}",
+            ternd.log()
+        );
         std::thread::sleep(Duration::from_millis(25));
     };
-    eprintln!("reconnected {:?} after the gateway's delete", started.elapsed());
+    eprintln!(
+        "reconnected {:?} after the gateway's delete",
+        started.elapsed()
+    );
     assert!(ternd.log().contains("reconnecting"), "{}", ternd.log());
     assert_tunnel_configured(&lab, &setup.resolv_conf, &again);
     assert!(ping_lan(&lab), "ping after the reconnect");
 
     rt.block_on(client.disconnect()).unwrap();
-    rt.block_on(wait_for_state(&mut client, Duration::from_secs(10), "Disconnected", |s| {
-        *s == TunnelState::Disconnected
-    }));
+    rt.block_on(wait_for_state(
+        &mut client,
+        Duration::from_secs(10),
+        "Disconnected",
+        |s| *s == TunnelState::Disconnected,
+    ));
     assert_eq!(snapshot(&lab, &setup.resolv_conf), setup.before);
     drop(client);
     assert!(ternd.terminate().success());
