@@ -580,3 +580,72 @@ fn reconnects_after_the_gateway_deletes_the_sa() {
     drop(client);
     assert!(ternd.terminate().success());
 }
+
+#[test]
+fn full_tunnel_through_nat_with_a_small_outer_mtu() {
+    if !tern_e2e::should_run("full_tunnel_through_nat_with_a_small_outer_mtu") {
+        return;
+    }
+    let lab = Lab::new(LabConfig {
+        nat: true,
+        outer_mtu: 1280,
+    })
+    .unwrap();
+    let mut config = gateway_config();
+    let lan_ts = format!("local_ts = {}", addr::LAN_PREFIX_V4);
+    assert!(config.swanctl_conf.contains(&lan_ts));
+    config.swanctl_conf = config.swanctl_conf.replace(&lan_ts, "local_ts = 0.0.0.0/0");
+    let gateway = Gateway::start(&lab, config).unwrap();
+    let run = lab.dir().join("ternd");
+    std::fs::create_dir_all(&run).unwrap();
+    let resolv_conf = run.join("resolv.conf");
+    std::fs::write(&resolv_conf, ORIGINAL_RESOLV).unwrap();
+    let before = snapshot(&lab, &resolv_conf);
+    let mut ternd = Ternd::start(&lab, &run);
+    let rt = runtime();
+    let mut client = rt.block_on(Client::connect(&ternd.socket)).unwrap();
+    let (status, took) = rt.block_on(connect(&mut client));
+    eprintln!("full tunnel through NAT connected in {took:?}");
+    let connection = status.connection.unwrap();
+    assert_eq!(connection.routes, ["0.0.0.0/0", "::/0"]);
+    assert!(connection.local_behind_nat, "{connection:?}");
+    let rules = lab.exec(Ns::Client, &["ip", "-4", "rule"]).unwrap();
+    assert!(rules.contains("suppress_prefixlength 0"), "{rules}");
+    // IPv6 has no tunnel address: blocked, not leaked around the tunnel.
+    let routes6 = lab
+        .exec(Ns::Client, &["ip", "-6", "route", "show", "table", "all"])
+        .unwrap();
+    assert!(routes6.contains("unreachable default"), "{routes6}");
+    let ping6 = lab
+        .exec_output(
+            Ns::Client,
+            &["ping", "-6", "-c1", "-W1", &addr::LAN_HOST_V6.to_string()],
+        )
+        .unwrap();
+    assert!(!ping6.status.success(), "IPv6 must not leave outside the tunnel");
+
+    // Larger than the outer link's MTU: the ESP-in-UDP datagrams are fragmented on the way.
+    let big = lab
+        .exec_output(
+            Ns::Client,
+            &["ping", "-c2", "-W2", "-s", "1300", &addr::LAN_HOST_V4.to_string()],
+        )
+        .unwrap();
+    assert!(
+        big.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&big.stdout),
+        ternd.log()
+    );
+    // The tunnel's own packets still reach the gateway (the marked sockets bypass the tunnel).
+    let sa = gateway.wait_for_child_sa(Duration::from_secs(5)).unwrap();
+    assert_eq!(sa.remote_host, addr::CLIENT_SEEN_BY_GATEWAY_V4.to_string());
+
+    rt.block_on(client.disconnect()).unwrap();
+    rt.block_on(wait_for_state(&mut client, Duration::from_secs(10), "Disconnected", |s| {
+        *s == TunnelState::Disconnected
+    }));
+    assert_eq!(snapshot(&lab, &resolv_conf), before);
+    drop(client);
+    assert!(ternd.terminate().success());
+}
