@@ -174,10 +174,14 @@ fn snapshot(lab: &Lab, resolv_conf: &Path) -> Snapshot {
 }
 
 fn psk_request() -> ConnectRequest {
+    psk_request_to(&addr::GATEWAY_V4.to_string())
+}
+
+fn psk_request_to(gateway: &str) -> ConnectRequest {
     let mut profile = profile::Profile::new(
         profile::ProfileId::new_random(),
         "Lab",
-        profile::Gateway::new(addr::GATEWAY_V4.to_string()),
+        profile::Gateway::new(gateway),
         profile::AuthMethod::Psk,
     );
     profile.local_identity = Some(profile::Identity::parse("client@tern.test"));
@@ -249,8 +253,12 @@ fn setup(lab: &Lab) -> Setup<'_> {
 
 /// Connects and waits until Connected; returns the status and how long it took.
 async fn connect(client: &mut Client) -> (Status, Duration) {
+    connect_with(client, psk_request()).await
+}
+
+async fn connect_with(client: &mut Client, request: ConnectRequest) -> (Status, Duration) {
     let started = Instant::now();
-    client.connect_tunnel(psk_request()).await.unwrap();
+    client.connect_tunnel(request).await.unwrap();
     let status = wait_for_state(client, Duration::from_secs(30), "Connected", |s| {
         matches!(s, TunnelState::Connected | TunnelState::Failed { .. })
     })
@@ -622,13 +630,23 @@ fn full_tunnel_through_nat_with_a_small_outer_mtu() {
             &["ping", "-6", "-c1", "-W1", &addr::LAN_HOST_V6.to_string()],
         )
         .unwrap();
-    assert!(!ping6.status.success(), "IPv6 must not leave outside the tunnel");
+    assert!(
+        !ping6.status.success(),
+        "IPv6 must not leave outside the tunnel"
+    );
 
     // Larger than the outer link's MTU: the ESP-in-UDP datagrams are fragmented on the way.
     let big = lab
         .exec_output(
             Ns::Client,
-            &["ping", "-c2", "-W2", "-s", "1300", &addr::LAN_HOST_V4.to_string()],
+            &[
+                "ping",
+                "-c2",
+                "-W2",
+                "-s",
+                "1300",
+                &addr::LAN_HOST_V4.to_string(),
+            ],
         )
         .unwrap();
     assert!(
@@ -642,10 +660,62 @@ fn full_tunnel_through_nat_with_a_small_outer_mtu() {
     assert_eq!(sa.remote_host, addr::CLIENT_SEEN_BY_GATEWAY_V4.to_string());
 
     rt.block_on(client.disconnect()).unwrap();
-    rt.block_on(wait_for_state(&mut client, Duration::from_secs(10), "Disconnected", |s| {
-        *s == TunnelState::Disconnected
-    }));
+    rt.block_on(wait_for_state(
+        &mut client,
+        Duration::from_secs(10),
+        "Disconnected",
+        |s| *s == TunnelState::Disconnected,
+    ));
     assert_eq!(snapshot(&lab, &resolv_conf), before);
     drop(client);
     assert!(ternd.terminate().success());
+}
+
+#[test]
+fn connects_over_ipv6_transport() {
+    if !tern_e2e::should_run("connects_over_ipv6_transport") {
+        return;
+    }
+    let lab = Lab::new(LabConfig::default()).unwrap();
+    let setup = setup(&lab);
+    let mut ternd = Ternd::start(&lab, &setup.run);
+    let rt = runtime();
+    let mut client = rt.block_on(Client::connect(&ternd.socket)).unwrap();
+    let (status, took) = rt.block_on(connect_with(
+        &mut client,
+        psk_request_to(&addr::GATEWAY_V6.to_string()),
+    ));
+    eprintln!("connected over IPv6 in {took:?}");
+    assert_eq!(status.gateway, Some(addr::GATEWAY_V6.to_string()));
+    assert_tunnel_configured_v6_gateway(&lab, &status);
+    assert!(
+        ping_lan(&lab),
+        "IPv4 inside IPv6 ESP-in-UDP:\n{}",
+        ternd.log()
+    );
+    let sa = setup
+        .gateway
+        .wait_for_child_sa(Duration::from_secs(5))
+        .unwrap();
+    assert_eq!(sa.remote_host, addr::CLIENT_DIRECT_V6.to_string());
+    rt.block_on(client.disconnect()).unwrap();
+    rt.block_on(wait_for_state(
+        &mut client,
+        Duration::from_secs(10),
+        "Disconnected",
+        |s| *s == TunnelState::Disconnected,
+    ));
+    assert_eq!(snapshot(&lab, &setup.resolv_conf), setup.before);
+    drop(client);
+    assert!(ternd.terminate().success());
+}
+
+fn assert_tunnel_configured_v6_gateway(lab: &Lab, status: &Status) {
+    let connection = status.connection.as_ref().unwrap();
+    assert_eq!(connection.routes, [addr::LAN_PREFIX_V4]);
+    let rules = lab.exec(Ns::Client, &["ip", "-4", "rule"]).unwrap();
+    assert!(
+        rules.contains("not from all fwmark 0x7465726e lookup"),
+        "{rules}"
+    );
 }
