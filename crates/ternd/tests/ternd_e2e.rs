@@ -487,6 +487,8 @@ fn an_unauthorized_local_user_is_refused() {
     std::fs::create_dir_all(&run).unwrap();
     std::fs::write(run.join("resolv.conf"), ORIGINAL_RESOLV).unwrap();
     let ternd = Ternd::start(&lab, &run);
+    // Once root is served, ternd has finished setting the socket's permissions.
+    runtime().block_on(Client::connect(&ternd.socket)).unwrap();
     // Let anyone reach the socket file, so the helper's own check (SO_PEERCRED) must refuse.
     use std::os::unix::fs::PermissionsExt;
     for dir in [lab.dir(), run.as_path()] {
@@ -512,6 +514,7 @@ while len(data) < n:
     data += chunk
 print(data.decode())
 "#;
+    // (Errors of the script, e.g. a refused `connect`, show in its stderr below.)
     let output = Command::new("setpriv")
         .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
         .arg(python)
@@ -553,7 +556,24 @@ fn reconnects_after_the_gateway_deletes_the_sa() {
             "5",
         ])
         .unwrap();
-    // Reconnecting, then Connected again with a new connection.
+    // Reconnecting (with the network still pointed at the keyless tunnel: no leak), then
+    // Connected again with a new connection.
+    rt.block_on(wait_for_state(
+        &mut client,
+        Duration::from_secs(10),
+        "Reconnecting",
+        |s| matches!(s, TunnelState::Reconnecting { .. }),
+    ));
+    let rules = lab.exec(Ns::Client, &["ip", "-4", "rule"]).unwrap();
+    assert!(
+        rules.contains("fwmark 0x7465726e"),
+        "rules kept while reconnecting: {rules}"
+    );
+    let resolv = std::fs::read_to_string(&setup.resolv_conf).unwrap();
+    assert!(
+        resolv.contains(PUSHED_DNS),
+        "DNS kept while reconnecting: {resolv}"
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     let again = loop {
         let status = rt.block_on(client.status()).unwrap();

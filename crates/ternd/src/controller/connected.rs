@@ -14,7 +14,7 @@ use super::connecting::AbortOnDrop;
 use super::failure;
 use super::request::CheckedRequest;
 use super::{Command, Context, Next, Platform};
-use crate::platform::NetworkConfigurator;
+use crate::platform::{NetworkConfigurator, TunnelNetworkPlan};
 use crate::tunnel::datapath::{self, Counters, InboundChild, InboundControl};
 use crate::tunnel::ike_driver::IkeDriver;
 
@@ -30,8 +30,17 @@ pub(super) struct Connection<T> {
     pub nat_t_reader: AbortOnDrop,
     pub tun_reader: AbortOnDrop,
     pub info: ConnectionInfo,
+    pub plan: TunnelNetworkPlan,
+    pub mtu: u16,
     pub request_dpd: Option<u32>,
     pub nat_keepalive_secs: Option<u16>,
+}
+
+/// A lost connection's TUN device and applied network plan, kept while reconnecting.
+pub(super) struct Held<T> {
+    pub tun: Arc<T>,
+    pub plan: TunnelNetworkPlan,
+    pub mtu: u16,
 }
 
 /// Stops the datapath, restores the network and drops the TUN device. The IKE SA must already
@@ -103,13 +112,17 @@ pub(super) async fn run<P: Platform>(
                 Event::Closed { reason } => {
                     let lost = failure::from_close(&reason);
                     tracing::warn!(reason = %lost.message, "the IKE SA is gone");
-                    let request = Arc::clone(&connection.request);
-                    if let Err(failure) = teardown(ctx, connection).await {
-                        return Next::Disconnected(Some(failure));
-                    }
                     if ctx.config.reconnect_attempts == 0 {
+                        if let Err(failure) = teardown(ctx, connection).await {
+                            return Next::Disconnected(Some(failure));
+                        }
                         return Next::Disconnected(Some(lost));
                     }
+                    // Keep the TUN and the network pointed at it: until the new connection is
+                    // up, traffic is dropped there instead of leaking outside the tunnel.
+                    let Connection { request, tun, plan, mtu, .. } = *connection;
+                    ctx.shared.set_counters(None);
+                    ctx.held = Some(Held { tun, plan, mtu });
                     return Next::Reconnecting {
                         request,
                         attempt: 1,

@@ -38,8 +38,11 @@ pub(super) async fn run<P: Platform>(
 ) -> Next<P::Tun> {
     match establish(ctx, &request, attempt).await {
         Ok(Outcome::Connected(connection)) => Next::Connected(connection),
-        Ok(Outcome::Cancelled) if ctx.shutdown.is_some() => Next::Exit,
-        Ok(Outcome::Cancelled) => Next::Disconnected(None),
+        Ok(Outcome::Cancelled) if ctx.shutdown.is_some() => {
+            let _ = ctx.release_held().await;
+            Next::Exit
+        }
+        Ok(Outcome::Cancelled) => Next::Disconnected(ctx.release_held().await.err()),
         Err(failure) => {
             if attempt > 0 && is_transient(&failure) && attempt < ctx.config.reconnect_attempts {
                 Next::Reconnecting {
@@ -281,14 +284,46 @@ async fn configure<P: Platform>(
     };
 
     let mtu = request::tunnel_mtu(profile, ctx.config.path_mtu, gateway.ip(), &esp_suite);
-    let tun = match ctx.platform.create_tun(&TunConfig {
-        name: ctx.config.tun_name.clone(),
-        mtu,
-    }) {
-        Ok(tun) => Arc::new(tun),
-        Err(error) => return Err((failure::from_platform(&error), driver)),
+    // After a lost connection: the same TUN and network configuration, if nothing changed.
+    let reusable = match ctx.held.take() {
+        Some(held)
+            if held.mtu == mtu
+                && held.plan
+                    == request::network_plan(
+                        profile,
+                        &cp,
+                        &ts_remote,
+                        held.tun.interface(),
+                        gateway.ip(),
+                    ) =>
+        {
+            Some(held)
+        }
+        Some(held) => {
+            ctx.held = Some(held);
+            if let Err(failure) = ctx.release_held().await {
+                return Err((failure, driver));
+            }
+            None
+        }
+        None => None,
     };
-    let plan = request::network_plan(profile, &cp, &ts_remote, tun.interface(), gateway.ip());
+    let reused = reusable.is_some();
+    let (tun, plan) = match reusable {
+        Some(held) => (held.tun, held.plan),
+        None => {
+            let tun = match ctx.platform.create_tun(&TunConfig {
+                name: ctx.config.tun_name.clone(),
+                mtu,
+            }) {
+                Ok(tun) => Arc::new(tun),
+                Err(error) => return Err((failure::from_platform(&error), driver)),
+            };
+            let plan =
+                request::network_plan(profile, &cp, &ts_remote, tun.interface(), gateway.ip());
+            (tun, plan)
+        }
+    };
     // The datapath starts before the routes point at the TUN, so the first packets flow.
     let inbound_child = InboundChild {
         sa: inbound,
@@ -315,30 +350,36 @@ async fn configure<P: Platform>(
         Arc::clone(&counters),
     )));
 
-    let applied = match ctx.platform.network().apply(&plan).await {
-        Ok(applied) => applied,
-        Err(error) => return Err((failure::from_platform(&error), driver)),
-    };
-    let bypass = ctx.platform.socket_bypass();
-    if applied.socket_bypass != bypass {
-        let platform = &ctx.platform;
-        if let Err(error) = driver
-            .sockets()
-            .reprepare(&|fd| platform.bypass_socket(fd, applied.socket_bypass))
-        {
-            return Err((
-                failure::local_io("cannot mark the tunnel's sockets", &error),
-                driver,
-            ));
+    if reused {
+        tracing::info!(
+            interface = %plan.interface.name,
+            "kept the network configuration of the previous connection"
+        );
+    } else {
+        let applied = match ctx.platform.network().apply(&plan).await {
+            Ok(applied) => applied,
+            Err(error) => return Err((failure::from_platform(&error), driver)),
+        };
+        if applied.socket_bypass != ctx.platform.socket_bypass() {
+            let platform = &ctx.platform;
+            if let Err(error) = driver
+                .sockets()
+                .reprepare(&|fd| platform.bypass_socket(fd, applied.socket_bypass))
+            {
+                return Err((
+                    failure::local_io("cannot mark the tunnel's sockets", &error),
+                    driver,
+                ));
+            }
         }
+        tracing::info!(
+            interface = %plan.interface.name,
+            mtu,
+            changes = applied.changes,
+            dns = ?applied.dns,
+            "network configured"
+        );
     }
-    tracing::info!(
-        interface = %plan.interface.name,
-        mtu,
-        changes = applied.changes,
-        dns = ?applied.dns,
-        "network configured"
-    );
 
     let routes = match &plan.routing {
         crate::platform::RoutingMode::Full => vec!["0.0.0.0/0".to_owned(), "::/0".to_owned()],
@@ -371,6 +412,8 @@ async fn configure<P: Platform>(
     };
     Ok(Box::new(Connection {
         request: Arc::clone(request),
+        plan,
+        mtu,
         driver,
         tun,
         counters,

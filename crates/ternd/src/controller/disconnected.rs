@@ -10,9 +10,12 @@ pub(super) async fn run<P: Platform>(
     ctx: &mut Context<P>,
     failure: Option<Failure>,
 ) -> Next<P::Tun> {
+    // Nothing may stay configured while disconnected (normally nothing is held here).
+    let released = ctx.release_held().await;
     if ctx.shutdown.is_some() {
         return Next::Exit;
     }
+    let failure = failure.or(released.err());
     ctx.shared.set_counters(None);
     let state = match failure {
         Some(failure) => {

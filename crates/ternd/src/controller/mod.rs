@@ -42,6 +42,7 @@ use tokio::task::JoinHandle;
 pub use self::platform::Platform;
 use self::request::CheckedRequest;
 use crate::ipc_server::Service;
+use crate::platform::NetworkConfigurator;
 use crate::tunnel::datapath::Counters;
 
 /// How many status events may queue for a slow subscriber before it loses some.
@@ -158,6 +159,26 @@ struct Context<P: Platform> {
     config: ControllerConfig,
     /// Set when a shutdown was asked for: answer it once the system is restored.
     shutdown: Option<oneshot::Sender<()>>,
+    /// While reconnecting: the previous connection's TUN device and network configuration,
+    /// kept so traffic keeps going into the (keyless, hence dropping) tunnel instead of
+    /// leaking outside it. Reused when the new connection needs the same plan.
+    held: Option<connected::Held<P::Tun>>,
+}
+
+impl<P: Platform> Context<P> {
+    /// Restores the network and drops the TUN device of a held connection, if any.
+    async fn release_held(&mut self) -> Result<(), Failure> {
+        let Some(held) = self.held.take() else {
+            return Ok(());
+        };
+        tracing::debug!("releasing the previous connection's network configuration");
+        let restored = self.platform.network().restore().await;
+        drop(held);
+        restored.map_err(|error| {
+            tracing::error!(%error, "could not restore the network");
+            failure::from_platform(&error)
+        })
+    }
 }
 
 /// The next state, as returned by each state's handler.
@@ -211,6 +232,7 @@ impl Controller {
             shared: Arc::clone(&shared),
             config,
             shutdown: None,
+            held: None,
         };
         let task = tokio::spawn(run(context));
         let controller = Arc::new(Self {

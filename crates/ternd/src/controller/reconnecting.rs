@@ -31,12 +31,19 @@ pub(super) async fn run<P: Platform>(
     tokio::select! {
         () = tokio::time::sleep(delay) => Next::Connecting { request, attempt },
         command = ctx.commands.recv() => match command {
-            Some(Command::Disconnect) => Next::Disconnected(None),
+            Some(Command::Disconnect) => {
+                ctx.shared.set_state(TunnelState::Disconnecting);
+                Next::Disconnected(ctx.release_held().await.err())
+            }
             Some(Command::Shutdown(reply)) => {
                 ctx.shutdown = Some(reply);
+                let _ = ctx.release_held().await;
                 Next::Exit
             }
-            None => Next::Exit,
+            None => {
+                let _ = ctx.release_held().await;
+                Next::Exit
+            }
             // Refused by the IPC side while not disconnected.
             Some(Command::Connect(_)) => Next::Connecting { request, attempt },
         },
