@@ -156,6 +156,12 @@ mod linux {
             DnsChoice::ResolvConf => DnsBackend::ResolvConf,
             DnsChoice::None => DnsBackend::Disabled,
         };
+        for dir in [&args.runtime_dir, &args.state_dir] {
+            if let Err(error) = std::fs::create_dir_all(dir) {
+                tracing::error!(%error, dir = %dir.display(), "cannot create a directory");
+                return ExitCode::FAILURE;
+            }
+        }
         if let Err(error) = std::fs::create_dir_all(&args.state_dir) {
             tracing::error!(%error, dir = %args.state_dir.display(), "cannot create the state directory");
             return ExitCode::FAILURE;

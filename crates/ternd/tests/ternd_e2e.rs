@@ -342,6 +342,21 @@ fn connect_ping_disconnect_restores_everything() {
     // Events reached the subscriber.
     let event = rt.block_on(client.next_event()).unwrap();
     assert!(event.is_some());
+    // The log ring is served, and the level can change at run time.
+    rt.block_on(client.set_log_level(ipc::LogLevel::Trace))
+        .unwrap();
+    let lines = rt.block_on(client.logs(None, false)).unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.message.contains("IKE SA and CHILD_SA established")),
+        "{lines:?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.message.contains(PSK)),
+        "the PSK never reaches the log"
+    );
+    assert!(!ternd.log().contains(PSK), "the PSK never reaches the log");
 
     let started = Instant::now();
     rt.block_on(client.disconnect()).unwrap();
