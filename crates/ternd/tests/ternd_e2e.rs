@@ -757,3 +757,61 @@ fn assert_tunnel_configured_v6_gateway(lab: &Lab, status: &Status) {
         "{rules}"
     );
 }
+
+#[test]
+fn a_dead_gateway_is_noticed_and_the_tunnel_comes_back_with_it() {
+    if !tern_e2e::should_run("a_dead_gateway_is_noticed_and_the_tunnel_comes_back_with_it") {
+        return;
+    }
+    let lab = Lab::new(LabConfig::default()).unwrap();
+    let setup = setup(&lab);
+    let mut ternd = Ternd::start(&lab, &setup.run);
+    let rt = runtime();
+    let mut client = rt.block_on(Client::connect(&ternd.socket)).unwrap();
+    let mut request = psk_request();
+    request.profile.dpd.interval_secs = Some(10);
+    rt.block_on(connect_with(&mut client, request));
+    assert!(ping_lan(&lab));
+
+    // The gateway dies without a word (SIGKILL: no Delete).
+    let started = Instant::now();
+    let pid = setup.gateway.pid().unwrap();
+    let killed = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    drop(setup.gateway);
+    rt.block_on(wait_for_state(
+        &mut client,
+        Duration::from_secs(60),
+        "Reconnecting after liveness checks went unanswered",
+        |s| matches!(s, TunnelState::Reconnecting { .. }),
+    ));
+    eprintln!("dead gateway noticed after {:?}", started.elapsed());
+    // Still no leak: the tunnel's configuration stays while reconnecting.
+    let rules = lab.exec(Ns::Client, &["ip", "-4", "rule"]).unwrap();
+    assert!(rules.contains("fwmark 0x7465726e"), "{rules}");
+
+    let _gateway = Gateway::start(&lab, gateway_config()).unwrap();
+    let started = Instant::now();
+    rt.block_on(wait_for_state(
+        &mut client,
+        Duration::from_secs(60),
+        "Connected again",
+        |s| *s == TunnelState::Connected,
+    ));
+    eprintln!("back {:?} after the gateway restarted", started.elapsed());
+    assert!(ping_lan(&lab), "{}", ternd.log());
+
+    rt.block_on(client.disconnect()).unwrap();
+    rt.block_on(wait_for_state(
+        &mut client,
+        Duration::from_secs(10),
+        "Disconnected",
+        |s| *s == TunnelState::Disconnected,
+    ));
+    assert_eq!(snapshot(&lab, &setup.resolv_conf), setup.before);
+    drop(client);
+    assert!(ternd.terminate().success());
+}
