@@ -815,3 +815,72 @@ fn a_dead_gateway_is_noticed_and_the_tunnel_comes_back_with_it() {
     drop(client);
     assert!(ternd.terminate().success());
 }
+
+#[test]
+fn traffic_keeps_flowing_across_gateway_rekeys() {
+    if !tern_e2e::should_run("traffic_keeps_flowing_across_gateway_rekeys") {
+        return;
+    }
+    let lab = Lab::new(LabConfig::default()).unwrap();
+    let mut config = gateway_config();
+    // The gateway rekeys the CHILD_SA every 4 s and the IKE SA every 6 s.
+    let esp = "esp_proposals = aes256gcm16, aes128gcm16, default\n";
+    assert!(config.swanctl_conf.contains(esp));
+    config.swanctl_conf = config
+        .swanctl_conf
+        .replace(
+            esp,
+            &format!("{esp}        rekey_time = 4s\n        life_time = 60s\n        rand_time = 0\n"),
+        )
+        .replace(
+            "proposals = aes256-sha256-x25519, default\n",
+            "proposals = aes256-sha256-x25519, default\n    rekey_time = 6s\n    over_time = 60s\n    rand_time = 0\n",
+        );
+    let gateway = Gateway::start(&lab, config).unwrap();
+    let run = lab.dir().join("ternd");
+    std::fs::create_dir_all(&run).unwrap();
+    let resolv_conf = run.join("resolv.conf");
+    std::fs::write(&resolv_conf, ORIGINAL_RESOLV).unwrap();
+    let before = snapshot(&lab, &resolv_conf);
+    let mut ternd = Ternd::start(&lab, &run);
+    let rt = runtime();
+    let mut client = rt.block_on(Client::connect(&ternd.socket)).unwrap();
+    rt.block_on(connect(&mut client));
+
+    let started = Instant::now();
+    let mut pings = 0;
+    let rekeys = loop {
+        assert!(ping_lan(&lab), "ping {pings} failed:\n{}", ternd.log());
+        pings += 1;
+        let status = rt.block_on(client.status()).unwrap();
+        assert_eq!(status.state, TunnelState::Connected, "{status:?}");
+        let rekeys = status.connection.unwrap().rekeys;
+        if rekeys >= 3 {
+            break rekeys;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "only {rekeys} rekeys:\n{}",
+            ternd.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    eprintln!(
+        "{rekeys} rekeys in {:?}, {pings} pings all answered",
+        started.elapsed()
+    );
+    assert!(ternd.log().contains("CHILD_SA rekeyed"), "{}", ternd.log());
+    assert!(ternd.log().contains("IKE SA rekeyed"), "{}", ternd.log());
+    assert!(gateway.log().contains("rekeying"), "the gateway rekeyed");
+
+    rt.block_on(client.disconnect()).unwrap();
+    rt.block_on(wait_for_state(
+        &mut client,
+        Duration::from_secs(10),
+        "Disconnected",
+        |s| *s == TunnelState::Disconnected,
+    ));
+    assert_eq!(snapshot(&lab, &resolv_conf), before);
+    drop(client);
+    assert!(ternd.terminate().success());
+}
