@@ -97,34 +97,97 @@ pub enum InboundControl<T> {
     Clear,
 }
 
-/// Whether an inner IP packet's addresses fit the selectors: source on the gateway's side,
-/// destination on ours.
+/// Whether an inner IP packet fits the selectors: its source (address, protocol, port) on the
+/// gateway's side, its destination on ours.
 fn selectors_allow(
     packet: &[u8],
     ts_local: &[TrafficSelector],
     ts_remote: &[TrafficSelector],
 ) -> bool {
-    let Some((source, destination)) = inner_addresses(packet) else {
+    let Some(flow) = InnerFlow::parse(packet) else {
         return false;
     };
-    ts_remote.iter().any(|ts| ts.contains_addr(source))
-        && ts_local.iter().any(|ts| ts.contains_addr(destination))
+    ts_remote
+        .iter()
+        .any(|ts| flow.matches(ts, flow.source, flow.source_port))
+        && ts_local
+            .iter()
+            .any(|ts| flow.matches(ts, flow.destination, flow.destination_port))
 }
 
-/// Source and destination of an IPv4 or IPv6 packet.
-fn inner_addresses(packet: &[u8]) -> Option<(IpAddr, IpAddr)> {
-    match packet.first()? >> 4 {
-        4 => {
-            let src: [u8; 4] = packet.get(12..16)?.try_into().ok()?;
-            let dst: [u8; 4] = packet.get(16..20)?.try_into().ok()?;
-            Some((IpAddr::from(src), IpAddr::from(dst)))
+/// What the selectors look at in an inner packet.
+struct InnerFlow {
+    source: IpAddr,
+    destination: IpAddr,
+    protocol: u8,
+    source_port: Option<u16>,
+    destination_port: Option<u16>,
+}
+
+/// IP protocols whose first four payload bytes are source and destination ports.
+const PORTED_PROTOCOLS: [u8; 4] = [6, 17, 132, 136];
+
+impl InnerFlow {
+    fn parse(packet: &[u8]) -> Option<Self> {
+        let (source, destination, protocol, payload_at) = match packet.first()? >> 4 {
+            4 => {
+                let src: [u8; 4] = packet.get(12..16)?.try_into().ok()?;
+                let dst: [u8; 4] = packet.get(16..20)?.try_into().ok()?;
+                let header_len = usize::from(packet[0] & 0x0f) * 4;
+                let fragment_offset =
+                    u16::from_be_bytes([*packet.get(6)?, *packet.get(7)?]) & 0x1fff;
+                // Only the first fragment carries the ports.
+                let payload_at = (fragment_offset == 0 && header_len >= 20).then_some(header_len);
+                (
+                    IpAddr::from(src),
+                    IpAddr::from(dst),
+                    *packet.get(9)?,
+                    payload_at,
+                )
+            }
+            6 => {
+                let src: [u8; 16] = packet.get(8..24)?.try_into().ok()?;
+                let dst: [u8; 16] = packet.get(24..40)?.try_into().ok()?;
+                // Extension headers are not walked: behind them the ports count as unknown.
+                (
+                    IpAddr::from(src),
+                    IpAddr::from(dst),
+                    *packet.get(6)?,
+                    Some(40),
+                )
+            }
+            _ => return None,
+        };
+        let ports = payload_at
+            .filter(|_| PORTED_PROTOCOLS.contains(&protocol))
+            .and_then(|at| packet.get(at..at + 4))
+            .map(|p| {
+                (
+                    u16::from_be_bytes([p[0], p[1]]),
+                    u16::from_be_bytes([p[2], p[3]]),
+                )
+            });
+        Some(Self {
+            source,
+            destination,
+            protocol,
+            source_port: ports.map(|p| p.0),
+            destination_port: ports.map(|p| p.1),
+        })
+    }
+
+    /// Whether `ts` covers this flow's `addr` (one end) with `port` (that end's port).
+    fn matches(&self, ts: &TrafficSelector, addr: IpAddr, port: Option<u16>) -> bool {
+        if !ts.contains_addr(addr) {
+            return false;
         }
-        6 => {
-            let src: [u8; 16] = packet.get(8..24)?.try_into().ok()?;
-            let dst: [u8; 16] = packet.get(24..40)?.try_into().ok()?;
-            Some((IpAddr::from(src), IpAddr::from(dst)))
+        if ts.ip_protocol() != 0 && ts.ip_protocol() != self.protocol {
+            return false;
         }
-        _ => None,
+        if (ts.start_port(), ts.end_port()) == (0, u16::MAX) {
+            return true;
+        }
+        port.is_some_and(|p| (ts.start_port()..=ts.end_port()).contains(&p))
     }
 }
 
@@ -281,6 +344,39 @@ mod tests {
         TrafficSelector::from_prefix(
             IpPrefix::new(addr.parse().unwrap(), len.parse().unwrap()).unwrap(),
         )
+    }
+
+    #[test]
+    fn selectors_check_protocol_and_ports() {
+        // UDP 10.99.0.2:53 -> 10.99.100.1:4000 (ipv4_packet's ports are 1 -> 2; build by hand).
+        let mut packet = ipv4_packet([10, 99, 0, 2], [10, 99, 100, 1]);
+        packet[20..24].copy_from_slice(&[0, 53, 0x0f, 0xa0]);
+        let local = [selector("10.99.100.1/32")];
+        let dns_only = |proto: u8, lo: u16, hi: u16| {
+            [TrafficSelector::new(
+                proto,
+                lo,
+                hi,
+                "10.99.0.0".parse().unwrap(),
+                "10.99.0.255".parse().unwrap(),
+            )
+            .unwrap()]
+        };
+        assert!(selectors_allow(&packet, &local, &dns_only(17, 53, 53)));
+        assert!(selectors_allow(&packet, &local, &dns_only(0, 0, u16::MAX)));
+        assert!(
+            !selectors_allow(&packet, &local, &dns_only(6, 53, 53)),
+            "TCP only"
+        );
+        assert!(
+            !selectors_allow(&packet, &local, &dns_only(17, 54, 60)),
+            "other ports"
+        );
+        // A later fragment has no ports: refused by a port-restricted selector.
+        packet[6] = 0x00;
+        packet[7] = 0x10;
+        assert!(!selectors_allow(&packet, &local, &dns_only(17, 53, 53)));
+        assert!(selectors_allow(&packet, &local, &dns_only(17, 0, u16::MAX)));
     }
 
     #[test]
