@@ -884,3 +884,60 @@ fn traffic_keeps_flowing_across_gateway_rekeys() {
     drop(client);
     assert!(ternd.terminate().success());
 }
+
+/// Not a pass/fail test: how much UDP goes through ternd and the strongSwan (libipsec) gateway
+/// in one direction in five seconds. Run with `--ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn throughput_probe() {
+    if !tern_e2e::should_run("throughput_probe") {
+        return;
+    }
+    let lab = Lab::new(LabConfig::default()).unwrap();
+    let setup = setup(&lab);
+    let ternd = Ternd::start(&lab, &setup.run);
+    let rt = runtime();
+    let mut client = rt.block_on(Client::connect(&ternd.socket)).unwrap();
+    rt.block_on(connect(&mut client));
+    let server = lab
+        .run_in(Ns::Lan, || std::net::UdpSocket::bind((addr::LAN_HOST_V4, 9000)))
+        .unwrap()
+        .unwrap();
+    server
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let sender = lab
+        .run_in(Ns::Client, || std::net::UdpSocket::bind("0.0.0.0:0"))
+        .unwrap()
+        .unwrap();
+    sender.connect((addr::LAN_HOST_V4, 9000)).unwrap();
+    let counter = std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        let (mut bytes, mut packets) = (0u64, 0u64);
+        while let Ok(n) = server.recv(&mut buf) {
+            bytes += n as u64;
+            packets += 1;
+        }
+        (bytes, packets)
+    });
+    let payload = [0x5au8; 1380];
+    let started = Instant::now();
+    let mut sent = 0u64;
+    while started.elapsed() < Duration::from_secs(5) {
+        if sender.send(&payload).is_ok() {
+            sent += 1;
+        }
+        // Pace a little so the gateway's userspace ESP is not simply flooded.
+        if sent % 64 == 0 {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let (bytes, packets) = counter.join().unwrap();
+    let traffic = rt.block_on(client.status()).unwrap().traffic;
+    eprintln!(
+        "sent {sent} datagrams, {packets} arrived ({:.1} Mbit/s of payload); ternd counted {} out",
+        bytes as f64 * 8.0 / seconds / 1e6,
+        traffic.packets_out
+    );
+}
