@@ -331,6 +331,16 @@ fn connect_ping_disconnect_restores_everything() {
     assert!(sa.encap, "ESP is UDP-encapsulated");
     assert_tunnel_configured(&lab, &setup.resolv_conf, &status);
 
+    // Both tunnel sockets carry the bypass mark.
+    let sockets = lab
+        .exec(Ns::Client, &["ss", "-u", "-a", "-n", "-e", "-p"])
+        .unwrap();
+    let marked = sockets
+        .lines()
+        .filter(|l| l.contains("ternd") && l.contains("fwmark:0x7465726e"))
+        .count();
+    assert_eq!(marked, 2, "{sockets}");
+
     let started = Instant::now();
     assert!(ping_lan(&lab), "ping through the tunnel:\n{}", ternd.log());
     eprintln!("first ping through the tunnel took {:?}", started.elapsed());
@@ -900,7 +910,9 @@ fn throughput_probe() {
     let mut client = rt.block_on(Client::connect(&ternd.socket)).unwrap();
     rt.block_on(connect(&mut client));
     let server = lab
-        .run_in(Ns::Lan, || std::net::UdpSocket::bind((addr::LAN_HOST_V4, 9000)))
+        .run_in(Ns::Lan, || {
+            std::net::UdpSocket::bind((addr::LAN_HOST_V4, 9000))
+        })
         .unwrap()
         .unwrap();
     server
