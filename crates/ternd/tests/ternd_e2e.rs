@@ -940,7 +940,7 @@ fn throughput_probe() {
             sent += 1;
         }
         // Pace a little so the gateway's userspace ESP is not simply flooded.
-        if sent % 64 == 0 {
+        if sent.is_multiple_of(64) {
             std::thread::sleep(Duration::from_micros(200));
         }
     }
