@@ -236,6 +236,9 @@ fn fuzz_all(seconds: u32) -> Result<Outcome, String> {
     if targets.is_empty() {
         return Ok(Outcome::Skipped("no fuzz targets yet".into()));
     }
+    // One build of every target first: `cargo fuzz run` then only links what it needs.
+    println!("==> building {} fuzz targets", targets.len());
+    system::run("cargo", &["+nightly", "fuzz", "build"])?;
     for target in &targets {
         run_fuzz_target(target, seconds)?;
     }
