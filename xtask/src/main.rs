@@ -172,12 +172,56 @@ const LAB_PACKAGES: &[&str] = &[
 ];
 
 fn demo(args: &[String]) -> Result<(), String> {
-    let _ = args;
-    Err(
-        "the demo is not available yet: it needs the helper (issue 5), profiles and the CLI \
-         (issue 6) and the interop lab (issue 8). Nothing was started or changed."
-            .into(),
-    )
+    let down = match args {
+        [] => false,
+        [flag] if flag == "--down" => true,
+        _ => return Err("usage: cargo xtask demo [--down]".into()),
+    };
+    if !cfg!(target_os = "linux") {
+        return Err(
+            "the demo builds its lab from Linux network namespaces; run it on Linux".into(),
+        );
+    }
+    let mut packages = LAB_PACKAGES.to_vec();
+    packages.push("iperf3");
+    println!("==> checking what the demo needs (strongSwan, iproute2, iperf3)");
+    system::ensure_apt_packages(&packages)?;
+    println!("==> building Tern: ternd, tern and the demo (the first build takes several minutes)");
+    system::cargo(&[
+        "build",
+        "-p",
+        "ternd",
+        "-p",
+        "tern-cli",
+        "-p",
+        "tern-e2e",
+        "--bin",
+        "tern-demo",
+    ])?;
+    let bin = system::target_dir().join("debug");
+    let demo = bin.join("tern-demo");
+    let demo = demo.to_str().ok_or("the target directory is not UTF-8")?;
+    let ternd = bin.join("ternd");
+    let tern = bin.join("tern");
+    let mut demo_args = vec![demo];
+    if down {
+        demo_args.push("--down");
+    } else {
+        demo_args.extend([
+            "--ternd",
+            ternd.to_str().ok_or("the target directory is not UTF-8")?,
+            "--tern",
+            tern.to_str().ok_or("the target directory is not UTF-8")?,
+        ]);
+    }
+    if system::is_root() {
+        system::run(demo_args[0], &demo_args[1..])
+    } else if system::command_exists("sudo") {
+        println!("==> the lab needs root for network namespaces: running the demo through sudo");
+        system::run("sudo", &demo_args)
+    } else {
+        Err("the demo needs root (network namespaces); run it as root or install sudo".into())
+    }
 }
 
 fn bench(args: &[String]) -> Result<(), String> {
