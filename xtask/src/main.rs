@@ -187,17 +187,9 @@ fn demo(args: &[String]) -> Result<(), String> {
     println!("==> checking what the demo needs (strongSwan, iproute2, iperf3)");
     system::ensure_apt_packages(&packages)?;
     println!("==> building Tern: ternd, tern and the demo (the first build takes several minutes)");
-    system::cargo(&[
-        "build",
-        "-p",
-        "ternd",
-        "-p",
-        "tern-cli",
-        "-p",
-        "tern-e2e",
-        "--bin",
-        "tern-demo",
-    ])?;
+    // Two builds: `--bin` would otherwise restrict the other packages to that binary too.
+    system::cargo(&["build", "-p", "ternd", "-p", "tern-cli"])?;
+    system::cargo(&["build", "-p", "tern-e2e", "--bin", "tern-demo"])?;
     let bin = system::target_dir().join("debug");
     let demo = bin.join("tern-demo");
     let demo = demo.to_str().ok_or("the target directory is not UTF-8")?;

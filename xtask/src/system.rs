@@ -68,12 +68,26 @@ impl Summary {
     }
 }
 
-/// The workspace root (the parent of `xtask/`).
+/// The workspace root: the nearest directory at or above the current one whose `Cargo.toml`
+/// declares `[workspace]`, else the parent of `xtask/` at build time. (The build-time path alone
+/// is wrong when several clones share one `CARGO_TARGET_DIR`: the xtask binary may have been
+/// built from another clone.)
 pub fn workspace_root() -> PathBuf {
-    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir
-        .parent()
-        .map_or(manifest_dir.clone(), PathBuf::from)
+    let from_cwd = std::env::current_dir().ok().and_then(|cwd| {
+        cwd.ancestors()
+            .find(|dir| {
+                std::fs::read_to_string(dir.join("Cargo.toml"))
+                    .is_ok_and(|manifest| manifest.lines().any(|l| l.trim() == "[workspace]"))
+                    && dir.join("xtask").is_dir()
+            })
+            .map(Path::to_path_buf)
+    });
+    from_cwd.unwrap_or_else(|| {
+        let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        manifest_dir
+            .parent()
+            .map_or(manifest_dir.clone(), PathBuf::from)
+    })
 }
 
 /// Runs a program in the workspace root, inheriting stdio; fails on a non-zero exit.

@@ -276,9 +276,9 @@ fn proposals_text<P: std::fmt::Display>(proposals: &[P]) -> String {
 
 const fn format_name(format: ImportFormat) -> &'static str {
     match format {
-        ImportFormat::Sswan => "strongSwan profile (.sswan)",
-        ImportFormat::MobileConfig => "Apple configuration profile (.mobileconfig)",
-        ImportFormat::Tern => "Tern profile",
+        ImportFormat::Sswan => "a strongSwan profile (.sswan)",
+        ImportFormat::MobileConfig => "an Apple configuration profile (.mobileconfig)",
+        ImportFormat::Tern => "a Tern profile",
     }
 }
 
@@ -290,7 +290,7 @@ pub fn import_preview_text(
     preview: &ImportPreview,
     replaces: Option<&Profile>,
 ) -> String {
-    let mut out = format!("Importing a {}:\n\n", format_name(format));
+    let mut out = format!("Importing {}:\n\n", format_name(format));
     out.push_str(&profile_text(&preview.profile));
     let carried = preview.secrets.kinds();
     let _ = writeln!(

@@ -212,7 +212,7 @@ fn import_with_a_new_name() {
     assert_eq!(ok.code, 0, "{ok:?}");
     assert!(
         ok.stdout
-            .contains("Importing a Apple configuration profile"),
+            .contains("Importing an Apple configuration profile"),
         "{ok:?}"
     );
     assert!(ok.stdout.contains("Name:             Office VPN"), "{ok:?}");
