@@ -149,9 +149,20 @@ fn end_to_end() -> Result<Outcome, String> {
                 .into(),
         );
     }
-    system::ensure_apt_packages(LAB_PACKAGES)?;
-    system::cargo_with_env(&["test", "-p", "tern-e2e"], &[("TERN_E2E", "require")])
-        .map(|()| Outcome::Passed)
+    let mut packages = LAB_PACKAGES.to_vec();
+    packages.push("iperf3");
+    system::ensure_apt_packages(&packages)?;
+    // The demo's smoke test runs the real binaries.
+    system::cargo(&["build", "-p", "ternd", "-p", "tern-cli"])?;
+    let bin_dir = system::target_dir().join("debug");
+    let bin_dir = bin_dir
+        .to_str()
+        .ok_or("the target directory is not UTF-8")?;
+    system::cargo_with_env(
+        &["test", "-p", "tern-e2e"],
+        &[("TERN_E2E", "require"), ("TERN_BIN_DIR", bin_dir)],
+    )
+    .map(|()| Outcome::Passed)
 }
 
 /// What the strongSwan lab in network namespaces needs (see `tests/`).

@@ -8,6 +8,8 @@
 //! `cargo xtask demo --down` from another terminal), when it disconnects and removes the lab.
 //!
 //! `xtask` builds `ternd` and `tern` and passes their paths: `tern-demo --ternd PATH --tern PATH`.
+//! With `--once` it tears everything down right after showing the tunnel (the test suite runs
+//! it that way, so the README's first command keeps working).
 #![cfg_attr(not(target_os = "linux"), allow(missing_docs))]
 
 #[cfg(target_os = "linux")]
@@ -56,7 +58,7 @@ mod linux {
                 .map(PathBuf::from)
         };
         let (Some(ternd), Some(tern)) = (arg("--ternd"), arg("--tern")) else {
-            eprintln!("usage: tern-demo --ternd PATH --tern PATH | --down");
+            eprintln!("usage: tern-demo --ternd PATH --tern PATH [--once] | --down");
             return ExitCode::from(2);
         };
         let missing = tern_e2e::missing_prerequisites();
@@ -104,7 +106,9 @@ mod linux {
             signal_hook::flag::register(signal, Arc::clone(&stop))
                 .map_err(|e| format!("cannot handle signals: {e}"))?;
         }
-        let _ = std::fs::write(PID_FILE, std::process::id().to_string());
+        if !std::env::args().any(|a| a == "--once") {
+            let _ = std::fs::write(PID_FILE, std::process::id().to_string());
+        }
         println!("==> Tern demo: a strongSwan gateway and Tern in throwaway network namespaces");
         println!("    (this machine's own routes, DNS and firewall are not touched)");
 
@@ -192,7 +196,9 @@ mod linux {
             "\n    Press Ctrl-C (or run `cargo xtask demo --down`) to disconnect and remove the lab."
         );
 
-        while !stop.load(Ordering::Relaxed) {
+        // `--once` (the test suite's smoke run of this demo): show it works, then clean up.
+        let once = std::env::args().any(|a| a == "--once");
+        while !once && !stop.load(Ordering::Relaxed) {
             if let Some(status) = ternd.exited() {
                 return Err(format!(
                     "ternd exited ({status}); its log:\n{}",
