@@ -479,6 +479,13 @@ pub fn export_profile(id: String, path: PathBuf) -> Result<(), UiError> {
         .map_err(|e| UiError::new(ErrorKind::Io, format!("writing {}: {e}", path.display())))
 }
 
+/// Writes text the user chose to save (the log export) to the path picked in the save dialog.
+#[tauri::command]
+pub fn save_text(path: PathBuf, contents: String) -> Result<(), UiError> {
+    std::fs::write(&path, contents)
+        .map_err(|e| UiError::new(ErrorKind::Io, format!("writing {}: {e}", path.display())))
+}
+
 /// Recent helper log lines.
 #[tauri::command]
 pub async fn logs(since: Option<u64>) -> Result<Vec<ipc::LogLine>, UiError> {

@@ -105,6 +105,7 @@ fn main() {
             commands::duplicate_profile,
             commands::delete_profile,
             commands::export_profile,
+            commands::save_text,
             commands::logs,
             commands::set_log_level,
             commands::set_settings,
