@@ -15,7 +15,10 @@ fn main() {
             .and_then(|()| std::fs::write(&index, placeholder))
             .is_err()
         {
-            println!("cargo::warning=could not write a placeholder {}", index.display());
+            println!(
+                "cargo::warning=could not write a placeholder {}",
+                index.display()
+            );
         }
     }
     println!("cargo::rerun-if-changed=../ui/dist/index.html");

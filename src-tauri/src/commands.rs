@@ -95,8 +95,13 @@ fn store() -> Result<ProfileStore, UiError> {
 }
 
 fn parse_id(id: &str) -> Result<ProfileId, UiError> {
-    id.parse()
-        .map_err(|_| UiError::with_code(ErrorKind::Invalid, "bad_id", format!("`{id}` is not a profile id")))
+    id.parse().map_err(|_| {
+        UiError::with_code(
+            ErrorKind::Invalid,
+            "bad_id",
+            format!("`{id}` is not a profile id"),
+        )
+    })
 }
 
 fn profiles_changed(app: &AppHandle) {
@@ -170,12 +175,15 @@ pub fn begin_import(app: &AppHandle, source: ImportSource) -> Result<ImportView,
 }
 
 fn display_name(path: &Path) -> String {
-    path.file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 fn read_bounded(path: &Path) -> Result<Vec<u8>, UiError> {
-    let io = |e: std::io::Error| UiError::new(ErrorKind::Io, format!("reading {}: {e}", path.display()));
+    let io =
+        |e: std::io::Error| UiError::new(ErrorKind::Io, format!("reading {}: {e}", path.display()));
     let size = std::fs::metadata(path).map_err(io)?.len();
     if usize::try_from(size).map_or(true, |s| s > profile::MAX_FILE_BYTES) {
         return Err(profile::ImportError::TooLarge {

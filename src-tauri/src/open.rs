@@ -29,7 +29,10 @@ pub const SCHEME: &str = "tern";
 /// Sorts command-line arguments (after the program name) into import sources; options are
 /// skipped.
 #[must_use]
-pub fn sources_from_args(args: &[String], cwd: &std::path::Path) -> Vec<Result<ImportSource, UiError>> {
+pub fn sources_from_args(
+    args: &[String],
+    cwd: &std::path::Path,
+) -> Vec<Result<ImportSource, UiError>> {
     args.iter()
         .filter(|arg| !arg.starts_with('-'))
         .map(|arg| {
@@ -135,8 +138,14 @@ mod tests {
             let error = parse_link(link).unwrap_err();
             assert_eq!(error.code.as_deref(), Some("bad_link"), "{link}");
         }
-        let long = format!("tern://import?data={}", "A".repeat(2 * profile::MAX_FILE_BYTES));
+        let long = format!(
+            "tern://import?data={}",
+            "A".repeat(2 * profile::MAX_FILE_BYTES)
+        );
         assert!(parse_link(&long).is_err());
-        assert!(matches!(parse_link("tern:import?data=e30"), Ok(ImportSource::Link { .. })));
+        assert!(matches!(
+            parse_link("tern:import?data=e30"),
+            Ok(ImportSource::Link { .. })
+        ));
     }
 }

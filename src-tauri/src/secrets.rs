@@ -119,7 +119,10 @@ pub fn for_connect(profile: &Profile) -> Result<ipc::Secrets, UiError> {
                 UiError::with_code(
                     ErrorKind::Keyring,
                     "bad_encoding",
-                    format!("the keyring entry {} is not UTF-8 text", account(profile.id, kind)),
+                    format!(
+                        "the keyring entry {} is not UTF-8 text",
+                        account(profile.id, kind)
+                    ),
                 )
             }),
         }

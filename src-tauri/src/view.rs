@@ -132,7 +132,12 @@ impl ProfileDetails {
                 },
             },
             dns: DnsDetails {
-                servers: profile.dns.servers.iter().map(ToString::to_string).collect(),
+                servers: profile
+                    .dns
+                    .servers
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
                 search_domains: profile.dns.search_domains.clone(),
             },
             required_secrets: profile.required_secrets(),
@@ -211,11 +216,7 @@ fn certificate_der(certificate: &Certificate) -> Result<Vec<u8>, String> {
 /// SHA-256 as `AB:CD:…`, the way certificate viewers show fingerprints.
 fn fingerprint(bytes: &[u8]) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
-    let hex: Vec<String> = digest
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect();
+    let hex: Vec<String> = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect();
     hex.join(":")
 }
 
