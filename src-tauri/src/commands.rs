@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Manager, State};
 use tauri_plugin_autostart::ManagerExt as _;
 
-use crate::error::{ErrorKind, UiError, snake};
+use crate::error::{ErrorKind, UiError};
 use crate::helper::{self, emit, events};
 use crate::open::ImportSource;
 use crate::secrets::{self, EnteredSecrets};
@@ -534,12 +534,6 @@ pub fn set_settings(
     Ok(settings)
 }
 
-/// The name of a secret kind as the UI spells it (`eap-password`).
-#[must_use]
-pub fn secret_kind_name(kind: SecretKind) -> String {
-    snake(&kind)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -567,7 +561,10 @@ mod tests {
         assert_eq!(profile.gateway.port, 500);
         assert_eq!(profile.auth.eap_username(), Some("alice"));
         assert!(profile.validate().is_ok());
-        assert_eq!(secret_kind_name(SecretKind::EapPassword), "eap-password");
+        assert_eq!(
+            crate::error::snake(&SecretKind::EapPassword),
+            "eap-password"
+        );
         assert_eq!(copy_name("Office"), "Office (copy)");
     }
 }

@@ -138,3 +138,23 @@ pub fn emit<T: serde::Serialize + Clone>(app: &AppHandle, event: &str, payload: 
         tracing::warn!(event, error = %e, "could not send an event to the UI");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::error::ErrorKind;
+
+    #[tokio::test]
+    async fn an_absent_or_dead_helper_is_reported_as_not_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("ternd.sock");
+        let error: crate::error::UiError =
+            ipc::Client::connect(&missing).await.err().unwrap().into();
+        assert_eq!(error.kind, ErrorKind::HelperNotRunning);
+
+        // A socket file left behind by a helper that died: nobody accepts.
+        let stale = dir.path().join("stale.sock");
+        drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+        let error: crate::error::UiError = ipc::Client::connect(&stale).await.err().unwrap().into();
+        assert_eq!(error.kind, ErrorKind::HelperNotRunning);
+    }
+}

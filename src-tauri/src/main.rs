@@ -47,7 +47,12 @@ fn main() {
         // First, so a second launch (a double-clicked file, a link) goes to this instance.
         .plugin(tauri_plugin_single_instance::init(|app, argv, cwd| {
             commands::show_window(app);
-            let args: Vec<String> = argv.into_iter().skip(1).collect();
+            // Links were already handed to the deep-link plugin (its `on_open_url` below).
+            let args: Vec<String> = argv
+                .into_iter()
+                .skip(1)
+                .filter(|a| !a.starts_with(&format!("{}:", open::SCHEME)))
+                .collect();
             commands::open_sources(app, &args, std::path::Path::new(&cwd));
         }))
         .plugin(tauri_plugin_deep_link::init())

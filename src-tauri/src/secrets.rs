@@ -177,11 +177,6 @@ impl EnteredSecrets {
         }
         Ok(())
     }
-
-    /// The kinds entered.
-    pub fn kinds(&self) -> impl Iterator<Item = SecretKind> + '_ {
-        self.0.keys().copied()
-    }
 }
 
 /// Largest PKCS#12 file accepted (real bundles are a few KiB).
