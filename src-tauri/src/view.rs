@@ -231,6 +231,46 @@ mod tests {
         assert_eq!(f.len(), 32 * 3 - 1);
     }
 
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!(
+            "{}/../crates/profile/tests/fixtures/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(path).unwrap()
+    }
+
+    #[test]
+    fn certificates_show_subject_and_fingerprint() {
+        let pem = CertificateDetails::of("ca", &Certificate(fixture("ca.pem")));
+        assert_eq!(
+            pem.subject.as_deref(),
+            Some("C=CH, O=Example Corp, CN=Example VPN Root CA")
+        );
+        // As `openssl x509 -fingerprint -sha256` prints it.
+        assert!(
+            pem.sha256.starts_with("18:A4:BF:30:84:48:54:02"),
+            "{}",
+            pem.sha256
+        );
+        assert!(pem.not_after.is_some() && pem.problem.is_none());
+        let der = CertificateDetails::of("ca", &Certificate(fixture("ca.der")));
+        assert_eq!(der.sha256, pem.sha256);
+    }
+
+    #[test]
+    fn an_imported_profile_in_words() {
+        let (_, preview) = profile::import_any(&fixture("sswan/cert.sswan")).unwrap();
+        let details = ProfileDetails::of(&preview.profile);
+        assert_eq!(details.gateway, "203.0.113.10");
+        assert_eq!(details.port, 4500);
+        assert_eq!(details.auth.method, "certificate");
+        assert_eq!(details.certificates.len(), 1);
+        assert!(details.certificates[0].subject.is_some());
+        let json = serde_json::to_value(&details).unwrap();
+        assert!(json["routes"]["fullTunnel"].is_boolean());
+        assert!(json["requiredSecrets"].is_array());
+    }
+
     #[test]
     fn an_unreadable_certificate_is_reported_not_fatal() {
         let details = CertificateDetails::of("ca", &Certificate(vec![0x30, 0x82, 0, 1, 5]));

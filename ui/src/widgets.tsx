@@ -31,8 +31,11 @@ export function Modal(props: { title: string; onClose: () => void; children: Com
 /** A problem in words: the sentence, the fix, and the technical detail one click away. */
 export function Problem(props: { explained: Explained; onDismiss?: () => void; testId?: string; tone?: 'error' | 'warning' }) {
   const { summary, fix, detail } = props.explained;
+  const ref = useRef<HTMLDivElement>(null);
+  // A problem that appears below the fold (in a long dialog) is brought into view.
+  useEffect(() => ref.current?.scrollIntoView?.({ block: 'nearest' }), [summary]);
   return (
-    <div class={`problem ${props.tone ?? 'error'}`} role="alert" data-testid={props.testId ?? 'problem'}>
+    <div ref={ref} class={`problem ${props.tone ?? 'error'}`} role="alert" data-testid={props.testId ?? 'problem'}>
       <div class="problem-text">
         <strong class="problem-summary">{summary}</strong>
         <span class="problem-fix">{fix}</span>

@@ -326,6 +326,7 @@ describe('status updates', () => {
       expect(await app.page.getByTestId('status-rate').innerText()).toMatch(/now ↓ [\d.]+ KB\/s/);
       const points = await app.page.locator('[data-testid=traffic-graph] polyline.rx').getAttribute('points');
       expect(points?.split(' ').length).toBe(4);
+      await screenshot(app.page, 'status-traffic');
 
       await app.emit('tern://status', STATUS.reconnecting());
       await expect.poll(() => app.page.getByTestId('status-headline').innerText()).toContain('Connection lost — reconnecting (attempt 1)');
