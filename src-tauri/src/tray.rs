@@ -92,7 +92,19 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
     Ok(())
 }
 
-/// Redraws the icon, tooltip and menu from the current state.
+/// What the tray shows now; it is redrawn only when this changes. Status events arrive every
+/// second or so with new traffic counters, and replacing the menu each time would close it
+/// under the user's pointer.
+#[derive(Clone, PartialEq, Eq)]
+struct Shown {
+    icon: (Look, bool),
+    tooltip: String,
+    menu: String,
+}
+
+static SHOWN: std::sync::Mutex<Option<Shown>> = std::sync::Mutex::new(None);
+
+/// Redraws the icon, tooltip and menu from the current state, where they changed.
 pub fn refresh(app: &AppHandle) {
     let Some(tray) = app.tray_by_id(TRAY_ID) else {
         return;
@@ -102,33 +114,75 @@ pub fn refresh(app: &AppHandle) {
         let inner = state.lock();
         describe(inner.helper.reachable, inner.status.as_ref())
     };
-    let result = Image::from_bytes(icon_bytes(look, dark_panel(app)))
-        .and_then(|icon| tray.set_icon(Some(icon)))
-        .and_then(|()| tray.set_tooltip(Some(&tooltip)))
-        .and_then(|()| build_menu(app))
-        .and_then(|menu| tray.set_menu(Some(menu)));
-    if let Err(e) = result {
-        tracing::warn!(error = %e, "could not update the tray icon");
+    let profiles = stored_profiles();
+    let next = Shown {
+        icon: (look, dark_panel(app)),
+        tooltip,
+        menu: menu_key(app, &profiles),
+    };
+    let mut shown = SHOWN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let previous = shown.clone();
+    let mut result = Ok(());
+    if previous.as_ref().map(|p| p.icon) != Some(next.icon) {
+        result = result.and_then(|()| {
+            Image::from_bytes(icon_bytes(look, next.icon.1)).and_then(|i| tray.set_icon(Some(i)))
+        });
+    }
+    if previous.as_ref().map(|p| &p.tooltip) != Some(&next.tooltip) {
+        result = result.and_then(|()| tray.set_tooltip(Some(&next.tooltip)));
+    }
+    if previous.as_ref().map(|p| &p.menu) != Some(&next.menu) {
+        result = result.and_then(|()| tray.set_menu(Some(build_menu(app)?)));
+    }
+    match result {
+        Ok(()) => *shown = Some(next),
+        Err(e) => tracing::warn!(error = %e, "could not update the tray icon"),
     }
 }
 
-fn build_menu(app: &AppHandle) -> tauri::Result<Menu<Wry>> {
-    let (reachable, active, up) = {
+fn stored_profiles() -> Vec<profile::Profile> {
+    profile::ProfileStore::open_default()
+        .and_then(|store| store.list())
+        .unwrap_or_default()
+}
+
+/// Everything the menu depends on, as one comparable string.
+fn menu_key(app: &AppHandle, profiles: &[profile::Profile]) -> String {
+    let (reachable, active, up) = menu_state(app);
+    let (_, summary) = {
         let state = app.state::<AppState>();
         let inner = state.lock();
-        let active = inner
-            .status
-            .as_ref()
-            .and_then(|s| s.profile.as_ref())
-            .map(|p| p.uuid.clone());
-        let up = inner.status.as_ref().is_some_and(|s| {
-            !matches!(
-                s.state,
-                TunnelState::Disconnected | TunnelState::Failed { .. }
-            )
-        });
-        (inner.helper.reachable, active, up)
+        describe(inner.helper.reachable, inner.status.as_ref())
     };
+    let names: Vec<String> = profiles
+        .iter()
+        .map(|p| format!("{}={}", p.id, p.name))
+        .collect();
+    format!("{reachable}|{up}|{active:?}|{summary}|{}", names.join("|"))
+}
+
+/// Whether the helper is reachable, which profile is in use, and whether a tunnel is up.
+fn menu_state(app: &AppHandle) -> (bool, Option<String>, bool) {
+    let state = app.state::<AppState>();
+    let inner = state.lock();
+    let active = inner
+        .status
+        .as_ref()
+        .and_then(|s| s.profile.as_ref())
+        .map(|p| p.uuid.clone());
+    let up = inner.status.as_ref().is_some_and(|s| {
+        !matches!(
+            s.state,
+            TunnelState::Disconnected | TunnelState::Failed { .. }
+        )
+    });
+    (inner.helper.reachable, active, up)
+}
+
+fn build_menu(app: &AppHandle) -> tauri::Result<Menu<Wry>> {
+    let (reachable, active, up) = menu_state(app);
     let (_, summary) = {
         let state = app.state::<AppState>();
         let inner = state.lock();
@@ -141,9 +195,7 @@ fn build_menu(app: &AppHandle) -> tauri::Result<Menu<Wry>> {
                 .build(app)?,
         )
         .separator();
-    let profiles = profile::ProfileStore::open_default()
-        .and_then(|store| store.list())
-        .unwrap_or_default();
+    let profiles = stored_profiles();
     for profile in &profiles {
         let id = profile.id.to_string();
         let current = up && active.as_deref() == Some(id.as_str());
