@@ -1,6 +1,6 @@
 //! Running commands, installing packages, and the step summary.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Once;
 use std::time::Instant;
@@ -81,11 +81,6 @@ pub fn run(program: &str, args: &[&str]) -> Result<(), String> {
     run_with(program, args, &[], None)
 }
 
-/// Runs a program in a sub-directory of the workspace root.
-pub fn run_in(dir: &str, program: &str, args: &[&str]) -> Result<(), String> {
-    run_with(program, args, &[], Some(dir))
-}
-
 fn run_with(
     program: &str,
     args: &[&str],
@@ -105,6 +100,34 @@ fn run_with(
     } else {
         Err(format!("`{program} {}` failed ({status})", args.join(" ")))
     }
+}
+
+/// Runs a program in a sub-directory of the workspace root with stdout and stderr going to a
+/// file.
+pub fn run_logged(dir: &str, program: &str, args: &[&str], log: &Path) -> Result<(), String> {
+    let file =
+        std::fs::File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+    let err_file = file
+        .try_clone()
+        .map_err(|e| format!("cannot write {}: {e}", log.display()))?;
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(workspace_root().join(dir))
+        .stdout(file)
+        .stderr(err_file)
+        .status()
+        .map_err(|e| format!("could not start `{program}`: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{program} {}` failed ({status})", args.join(" ")))
+    }
+}
+
+/// The cargo target directory: `$CARGO_TARGET_DIR`, or `target/` in the workspace.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from)
 }
 
 /// Runs cargo with the given arguments in the workspace root.

@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use profile::SecretKind;
 
 /// Tern: connect to IPsec (IKEv2) VPN gateways.
 #[derive(Debug, Parser)]
@@ -21,6 +22,86 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Import a profile from a .sswan, .mobileconfig or Tern profile file.
+    ///
+    /// Shows what the profile will do and asks before saving it; secrets the file carries go
+    /// to the OS keyring. A profile with the same UUID is replaced.
+    Import {
+        /// The file to import.
+        file: PathBuf,
+        /// Save the profile under this name instead of the file's.
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// Import without asking (needed when stdin is not a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// List the profiles.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one profile in full.
+    Show {
+        /// The profile's name or UUID.
+        name: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a profile as a Tern profile file (without its secrets).
+    Export {
+        /// The profile's name or UUID.
+        name: String,
+        /// Where to write it; stdout when left out.
+        file: Option<PathBuf>,
+    },
+    /// Rename a profile.
+    Rename {
+        /// The profile's name or UUID.
+        name: String,
+        /// The new name.
+        new_name: String,
+    },
+    /// Delete a profile and its secrets in the keyring.
+    Delete {
+        /// The profile's name or UUID.
+        name: String,
+        /// Delete without asking (needed when stdin is not a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Bring the tunnel up with a profile.
+    ///
+    /// Secrets come from the OS keyring; missing ones are asked for on the terminal, or read
+    /// from stdin with --password-stdin.
+    Connect {
+        /// The profile's name or UUID.
+        name: String,
+        /// Read the profile's password from stdin (the EAP password, else the pre-shared key,
+        /// else the PKCS#12 passphrase) instead of the keyring.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Wait until the tunnel is up (exit 0) or has failed (exit 4).
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: give up (and cancel the attempt) after this many seconds (exit 5).
+        #[arg(
+            long,
+            value_name = "SECONDS",
+            default_value_t = 30,
+            requires = "wait",
+            value_parser = clap::value_parser!(u64).range(1..=3600)
+        )]
+        timeout: u64,
+    },
+    /// Store or clear a profile's secrets in the OS keyring.
+    Secret {
+        /// What to do.
+        #[command(subcommand)]
+        action: SecretAction,
+    },
     /// Show the tunnel's state, addresses, DNS, algorithms and traffic.
     Status {
         /// Print JSON (one object per line with --watch) instead of text.
@@ -51,6 +132,54 @@ pub enum Command {
     Man,
 }
 
+/// `tern secret` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SecretAction {
+    /// Store a secret of a profile in the keyring (asked for without echo, or read from stdin).
+    Set {
+        /// The profile's name or UUID.
+        name: String,
+        /// Which secret, when the profile needs several.
+        #[arg(long, value_enum)]
+        kind: Option<KindArg>,
+        /// Read the secret from stdin (for private-key: the PKCS#12 file's bytes).
+        #[arg(long)]
+        stdin: bool,
+    },
+    /// Remove a profile's secrets from the keyring (all of them unless --kind).
+    Clear {
+        /// The profile's name or UUID.
+        name: String,
+        /// Only this secret.
+        #[arg(long, value_enum)]
+        kind: Option<KindArg>,
+    },
+}
+
+/// Secret kinds on the command line (the names used in keyring accounts and JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    /// The IKE pre-shared key.
+    PreSharedKey,
+    /// The EAP password.
+    EapPassword,
+    /// The passphrase of the PKCS#12 bundle.
+    Pkcs12Passphrase,
+    /// The PKCS#12 bundle holding the client's key and certificate.
+    PrivateKey,
+}
+
+impl From<KindArg> for SecretKind {
+    fn from(kind: KindArg) -> Self {
+        match kind {
+            KindArg::PreSharedKey => Self::PreSharedKey,
+            KindArg::EapPassword => Self::EapPassword,
+            KindArg::Pkcs12Passphrase => Self::Pkcs12Passphrase,
+            KindArg::PrivateKey => Self::PrivateKey,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -77,5 +206,49 @@ mod tests {
                 watch: false
             }
         ));
+    }
+
+    #[test]
+    fn kind_names_match_the_keyring_names() {
+        for kind in KindArg::value_variants() {
+            let name = kind.to_possible_value().unwrap();
+            assert_eq!(name.get_name(), crate::keyring::kind_name((*kind).into()));
+        }
+    }
+
+    #[test]
+    fn timeout_needs_wait() {
+        assert!(Cli::try_parse_from(["tern", "connect", "Work", "--timeout", "5"]).is_err());
+        let cli =
+            Cli::try_parse_from(["tern", "connect", "Work", "--wait", "--timeout", "5"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Connect {
+                wait: true,
+                timeout: 5,
+                ..
+            }
+        ));
+        assert!(Cli::try_parse_from(["tern", "connect", "W", "--wait", "--timeout", "0"]).is_err());
+    }
+
+    #[test]
+    fn man_page_mentions_every_subcommand() {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(Cli::command())
+            .render(&mut page)
+            .unwrap();
+        let page = String::from_utf8(page).unwrap();
+        assert!(page.starts_with(".ie"), "{page}");
+        for sub in Cli::command().get_subcommands() {
+            if sub.is_hide_set() {
+                continue;
+            }
+            assert!(
+                page.contains(&format!("tern\\-{}", sub.get_name())),
+                "the man page does not mention {}",
+                sub.get_name()
+            );
+        }
     }
 }

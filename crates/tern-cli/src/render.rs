@@ -71,21 +71,24 @@ pub fn status_text(status: &Status, now: SystemTime) -> String {
 fn state_text(state: &TunnelState) -> String {
     match state {
         TunnelState::Disconnected => "disconnected".into(),
-        TunnelState::Connecting { stage } => format!(
-            "connecting ({})",
-            match stage {
-                ConnectStage::Resolving => "looking up the gateway",
-                ConnectStage::ContactingGateway => "contacting the gateway",
-                ConnectStage::Authenticating => "authenticating",
-                ConnectStage::ConfiguringNetwork => "configuring the network",
-            }
-        ),
+        TunnelState::Connecting { stage } => format!("connecting ({})", stage_text(*stage)),
         TunnelState::Connected => "connected".into(),
         TunnelState::Reconnecting { attempt, reason } => {
             format!("reconnecting (attempt {attempt}: {reason})")
         }
         TunnelState::Disconnecting => "disconnecting".into(),
         TunnelState::Failed { failure } => format!("failed: {}", failure.message),
+    }
+}
+
+/// What a connect stage is doing, in words.
+#[must_use]
+pub const fn stage_text(stage: ConnectStage) -> &'static str {
+    match stage {
+        ConnectStage::Resolving => "looking up the gateway",
+        ConnectStage::ContactingGateway => "contacting the gateway",
+        ConnectStage::Authenticating => "authenticating",
+        ConnectStage::ConfiguringNetwork => "configuring the network",
     }
 }
 

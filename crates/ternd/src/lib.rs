@@ -10,6 +10,10 @@
 //!   [`platform::NetworkConfigurator::recover`]; disconnect and shutdown undo it too.
 
 #[cfg(unix)]
+pub mod controller;
+#[cfg(unix)]
 pub mod ipc_server;
 pub mod logbuf;
 pub mod platform;
+#[cfg(unix)]
+pub mod tunnel;

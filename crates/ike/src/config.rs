@@ -1,0 +1,240 @@
+//! What the caller configures: the gateway, identities, credentials, proposals, selectors,
+//! the configuration to request and the retransmission policy.
+
+use core::fmt;
+use core::time::Duration;
+use std::net::SocketAddr;
+
+use ipsec_types::{DhGroup, EncrAlgorithm, IntegAlgorithm, PrfAlgorithm, TrafficSelector};
+use zeroize::Zeroizing;
+
+use crate::wire::Identity;
+
+/// How we prove who we are (and check who the gateway is). An enum so that certificates and EAP
+/// can join later without touching the exchange logic.
+#[derive(Clone)]
+pub enum AuthConfig {
+    /// A pre-shared key (AUTH method 2, RFC 7296 §2.15), used in both directions.
+    Psk(Zeroizing<Vec<u8>>),
+}
+
+impl fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Psk(_) => f.write_str("Psk(<redacted>)"),
+        }
+    }
+}
+
+/// One IKE SA proposal: any combination of the listed algorithms is acceptable.
+/// AEAD and non-AEAD ciphers must be in separate proposals (RFC 5282 §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IkeProposal {
+    /// Encryption algorithms, preferred first.
+    pub encr: Vec<EncrAlgorithm>,
+    /// Integrity algorithms; must be empty for AEAD proposals and non-empty otherwise.
+    pub integ: Vec<IntegAlgorithm>,
+    /// Pseudorandom functions.
+    pub prf: Vec<PrfAlgorithm>,
+    /// Key-exchange groups; the first group of the first proposal is used for our KE payload.
+    pub dh: Vec<DhGroup>,
+}
+
+impl IkeProposal {
+    /// The default list: modern AEAD suites first, then AES-CBC + HMAC-SHA2 with MODP-2048 and
+    /// friends for older gateways.
+    #[must_use]
+    pub fn defaults() -> Vec<Self> {
+        vec![
+            Self {
+                encr: vec![
+                    EncrAlgorithm::AesGcm16_256,
+                    EncrAlgorithm::ChaCha20Poly1305,
+                    EncrAlgorithm::AesGcm16_128,
+                ],
+                integ: vec![],
+                prf: vec![
+                    PrfAlgorithm::HmacSha2_256,
+                    PrfAlgorithm::HmacSha2_384,
+                    PrfAlgorithm::HmacSha2_512,
+                ],
+                dh: vec![DhGroup::Curve25519, DhGroup::Ecp256, DhGroup::Ecp384],
+            },
+            Self {
+                encr: vec![EncrAlgorithm::AesCbc256, EncrAlgorithm::AesCbc128],
+                integ: vec![
+                    IntegAlgorithm::HmacSha2_256_128,
+                    IntegAlgorithm::HmacSha2_384_192,
+                    IntegAlgorithm::HmacSha2_512_256,
+                ],
+                prf: vec![
+                    PrfAlgorithm::HmacSha2_256,
+                    PrfAlgorithm::HmacSha2_384,
+                    PrfAlgorithm::HmacSha2_512,
+                ],
+                dh: vec![
+                    DhGroup::Modp2048,
+                    DhGroup::Ecp256,
+                    DhGroup::Curve25519,
+                    DhGroup::Modp3072,
+                    DhGroup::Modp4096,
+                ],
+            },
+        ]
+    }
+}
+
+/// One ESP proposal for the CHILD_SA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EspProposal {
+    /// Encryption algorithms, preferred first.
+    pub encr: Vec<EncrAlgorithm>,
+    /// Integrity algorithms; empty for AEAD proposals.
+    pub integ: Vec<IntegAlgorithm>,
+    /// Offer extended sequence numbers (with a fallback to none: both ESN transforms are sent).
+    pub esn: bool,
+}
+
+impl EspProposal {
+    /// The default list: AEAD first, then AES-CBC + HMAC-SHA2.
+    #[must_use]
+    pub fn defaults() -> Vec<Self> {
+        vec![
+            Self {
+                encr: vec![
+                    EncrAlgorithm::AesGcm16_256,
+                    EncrAlgorithm::ChaCha20Poly1305,
+                    EncrAlgorithm::AesGcm16_128,
+                ],
+                integ: vec![],
+                esn: true,
+            },
+            Self {
+                encr: vec![EncrAlgorithm::AesCbc256, EncrAlgorithm::AesCbc128],
+                integ: vec![
+                    IntegAlgorithm::HmacSha2_256_128,
+                    IntegAlgorithm::HmacSha2_384_192,
+                    IntegAlgorithm::HmacSha2_512_256,
+                ],
+                esn: true,
+            },
+        ]
+    }
+}
+
+/// Which configuration attributes to ask for in the CP payload (RFC 7296 §3.15, RFC 8598).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigRequest {
+    /// Ask for a virtual IPv4 address (and IPv4 DNS servers if `dns`).
+    pub ipv4: bool,
+    /// Ask for a virtual IPv6 address (and IPv6 DNS servers if `dns`).
+    pub ipv6: bool,
+    /// Ask for DNS servers.
+    pub dns: bool,
+    /// Ask for split-DNS domains (`INTERNAL_DNS_DOMAIN`).
+    pub dns_domains: bool,
+}
+
+impl Default for ConfigRequest {
+    fn default() -> Self {
+        Self {
+            ipv4: true,
+            ipv6: true,
+            dns: true,
+            dns_domains: true,
+        }
+    }
+}
+
+impl ConfigRequest {
+    /// Whether anything is requested at all (if not, no CP payload is sent).
+    #[must_use]
+    pub const fn any(&self) -> bool {
+        self.ipv4 || self.ipv6
+    }
+}
+
+/// Retransmission of requests (RFC 7296 §2.1): resend after `initial_timeout`, doubling each
+/// time, at most `max_retransmits` times, and give up after `total_timeout` in any case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetransmitConfig {
+    /// Wait before the first retransmission.
+    pub initial_timeout: Duration,
+    /// Retransmissions after the first send.
+    pub max_retransmits: u32,
+    /// Give up on an exchange after this long.
+    pub total_timeout: Duration,
+}
+
+impl Default for RetransmitConfig {
+    fn default() -> Self {
+        Self {
+            initial_timeout: Duration::from_secs(1),
+            max_retransmits: 5,
+            total_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Everything an [`crate::Initiator`] needs.
+#[derive(Debug, Clone)]
+pub struct InitiatorConfig {
+    /// The gateway: IP and IKE port (normally 500; 4500 starts directly with NAT-T framing).
+    pub remote: SocketAddr,
+    /// Our identity (IDi).
+    pub local_id: Identity,
+    /// The gateway identity to ask for (IDr in our request) and to require in its answer.
+    pub remote_id: Option<Identity>,
+    /// Our credentials.
+    pub auth: AuthConfig,
+    /// IKE SA proposals, preferred first.
+    pub ike_proposals: Vec<IkeProposal>,
+    /// ESP proposals for the CHILD_SA, preferred first.
+    pub esp_proposals: Vec<EspProposal>,
+    /// Our side's selectors (TSi); usually `0.0.0.0/0` and `::/0`, narrowed by the gateway.
+    pub ts_local: Vec<TrafficSelector>,
+    /// The remote side's selectors (TSr).
+    pub ts_remote: Vec<TrafficSelector>,
+    /// Configuration to request.
+    pub config_request: ConfigRequest,
+    /// Make the gateway believe we are behind a NAT so that it always encapsulates ESP in UDP
+    /// (strongSwan's `encap = yes`): our NAT_DETECTION_SOURCE_IP is a hash that cannot match.
+    pub force_udp_encapsulation: bool,
+    /// Our IKE address and port, if known before the first send. Only used when
+    /// `force_udp_encapsulation` is off, for a truthful NAT_DETECTION_SOURCE_IP; without it
+    /// the hash is random and the gateway encapsulates anyway.
+    pub local_addr: Option<SocketAddr>,
+    /// Send INITIAL_CONTACT so that the gateway drops stale SAs of ours.
+    pub initial_contact: bool,
+    /// Retransmission policy.
+    pub retransmit: RetransmitConfig,
+    /// How many COOKIE requests we follow before giving up.
+    pub max_cookie_retries: u32,
+    /// How many INVALID_KE_PAYLOAD answers we follow before giving up.
+    pub max_invalid_ke_retries: u32,
+}
+
+impl InitiatorConfig {
+    /// A configuration with the defaults: both address families everywhere, default proposals,
+    /// forced UDP encapsulation, full CP request.
+    #[must_use]
+    pub fn new(remote: SocketAddr, local_id: Identity, auth: AuthConfig) -> Self {
+        Self {
+            remote,
+            local_id,
+            remote_id: None,
+            auth,
+            ike_proposals: IkeProposal::defaults(),
+            esp_proposals: EspProposal::defaults(),
+            ts_local: vec![TrafficSelector::ipv4_any(), TrafficSelector::ipv6_any()],
+            ts_remote: vec![TrafficSelector::ipv4_any(), TrafficSelector::ipv6_any()],
+            config_request: ConfigRequest::default(),
+            force_udp_encapsulation: true,
+            local_addr: None,
+            initial_contact: true,
+            retransmit: RetransmitConfig::default(),
+            max_cookie_retries: 3,
+            max_invalid_ke_retries: 2,
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! `tern secret set` and `tern secret clear`: a profile's secrets in the keyring.
+
+use profile::{Profile, SecretKind};
+use zeroize::Zeroizing;
+
+use crate::cli::KindArg;
+use crate::failure::{CmdResult, Failure};
+use crate::keyring::{Keyring, kind_name};
+use crate::profiles::{find, open_store};
+use crate::prompt;
+use crate::resolve::label;
+
+/// The kind to work on: `--kind` (which must be one the profile needs), the only one, or the
+/// user's choice on a terminal.
+fn pick_kind(profile: &Profile, kind: Option<KindArg>) -> CmdResult<SecretKind> {
+    let required = profile.required_secrets();
+    let names = || {
+        required
+            .iter()
+            .map(|&k| kind_name(k))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(kind) = kind.map(SecretKind::from) {
+        if !required.contains(&kind) {
+            return Err(Failure::usage(format!(
+                "{} does not use a {kind}; its secrets are: {}",
+                label(profile),
+                names()
+            )));
+        }
+        return Ok(kind);
+    }
+    match required.as_slice() {
+        [only] => Ok(*only),
+        several if prompt::stdin_is_terminal() => prompt::choose(
+            &format!("{} needs several secrets; which one?", label(profile)),
+            several,
+        ),
+        _ => Err(Failure::usage(format!(
+            "{} needs several secrets ({}); choose one with --kind",
+            label(profile),
+            names()
+        ))),
+    }
+}
+
+/// `tern secret set NAME [--kind KIND] [--stdin]`.
+pub fn set(query: &str, kind: Option<KindArg>, from_stdin: bool, keyring: &Keyring) -> CmdResult {
+    let profile = find(&open_store()?, query)?;
+    let kind = pick_kind(&profile, kind)?;
+    let secret: Zeroizing<Vec<u8>> = if from_stdin {
+        prompt::read_stdin_secret()?
+    } else if kind == SecretKind::PrivateKey {
+        return Err(Failure::usage(
+            "a private key is a PKCS#12 file: pass it on stdin with --stdin (`tern secret set \
+             NAME --kind private-key --stdin < client.p12`)",
+        ));
+    } else if prompt::stdin_is_terminal() {
+        let first = prompt::ask_secret(&format!("{kind} for \"{}\": ", profile.name))?;
+        let again = prompt::ask_secret("Again: ")?;
+        if first != again {
+            return Err(Failure::error("the two entries differ; nothing was stored"));
+        }
+        Zeroizing::new(first.as_bytes().to_vec())
+    } else {
+        return Err(Failure::usage(
+            "stdin is not a terminal: pass --stdin to read the secret from it",
+        ));
+    };
+    if secret.is_empty() && kind != SecretKind::Pkcs12Passphrase {
+        return Err(Failure::usage(format!("an empty {kind} cannot be stored")));
+    }
+    keyring
+        .set(profile.id, kind, &secret)
+        .map_err(|e| Failure::error(e.to_string()))?;
+    println!("Stored the {kind} of {} in the keyring.", label(&profile));
+    Ok(())
+}
+
+/// `tern secret clear NAME [--kind KIND]`.
+pub fn clear(query: &str, kind: Option<KindArg>, keyring: &Keyring) -> CmdResult {
+    let profile = find(&open_store()?, query)?;
+    let kinds = match kind {
+        Some(kind) => vec![pick_kind(&profile, Some(kind))?],
+        None => crate::keyring::ALL_KINDS.to_vec(),
+    };
+    let mut removed = Vec::new();
+    for kind in kinds {
+        if keyring
+            .delete(profile.id, kind)
+            .map_err(|e| Failure::error(e.to_string()))?
+        {
+            removed.push(kind);
+        }
+    }
+    if removed.is_empty() {
+        println!("The keyring held no such secret of {}.", label(&profile));
+    } else {
+        println!(
+            "Removed the {} of {} from the keyring.",
+            crate::view::kinds_text(&removed),
+            label(&profile)
+        );
+    }
+    Ok(())
+}

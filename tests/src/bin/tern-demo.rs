@@ -1,0 +1,472 @@
+//! `cargo xtask demo`: a working Tern tunnel to a local strongSwan gateway, on one machine,
+//! without touching the machine's own network.
+//!
+//! Everything happens in throwaway network namespaces (client ↔ gateway ↔ lan): a strongSwan
+//! gateway with its userspace ESP datapath, `ternd` in the client namespace, and the `tern` CLI
+//! importing the demo profile and connecting, exactly as a user would. The demo then shows the
+//! status, a ping and a transfer through the tunnel, and keeps the tunnel up until Ctrl-C (or
+//! `cargo xtask demo --down` from another terminal), when it disconnects and removes the lab.
+//!
+//! `xtask` builds `ternd` and `tern` and passes their paths: `tern-demo --ternd PATH --tern PATH`.
+#![cfg_attr(not(target_os = "linux"), allow(missing_docs))]
+
+#[cfg(target_os = "linux")]
+fn main() -> std::process::ExitCode {
+    linux::main()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn main() {
+    eprintln!("the Tern demo needs Linux network namespaces");
+    std::process::exit(1);
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::io::Write as _;
+    use std::os::unix::process::CommandExt as _;
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Command, ExitCode, Stdio};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    use tern_e2e::{Gateway, GatewayConfig, Lab, LabConfig, Ns, addr, templates};
+
+    const PSK: &str = "tern-demo-shared-secret";
+    const PUSHED_DNS: &str = "10.99.0.53";
+    const PROFILE_NAME: &str = "Tern demo";
+    /// Where a running demo records its PID, for `--down`.
+    const PID_FILE: &str = "/run/tern-demo.pid";
+
+    struct Paths {
+        ternd: PathBuf,
+        tern: PathBuf,
+    }
+
+    pub fn main() -> ExitCode {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        if args.iter().any(|a| a == "--down") {
+            return down();
+        }
+        let arg = |name: &str| {
+            args.iter()
+                .position(|a| a == name)
+                .and_then(|i| args.get(i + 1))
+                .map(PathBuf::from)
+        };
+        let (Some(ternd), Some(tern)) = (arg("--ternd"), arg("--tern")) else {
+            eprintln!("usage: tern-demo --ternd PATH --tern PATH | --down");
+            return ExitCode::from(2);
+        };
+        let missing = tern_e2e::missing_prerequisites();
+        if !missing.is_empty() {
+            eprintln!("the demo cannot run here:\n  {}", missing.join("\n  "));
+            eprintln!("{}", tern_e2e::INSTALL_HINT);
+            return ExitCode::FAILURE;
+        }
+        match run(&Paths { ternd, tern }) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("\ndemo failed: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    /// Stops a demo running in another terminal, and removes what a crashed one left behind.
+    fn down() -> ExitCode {
+        if let Ok(pid) = std::fs::read_to_string(PID_FILE) {
+            if let Ok(pid) = pid.trim().parse::<i32>() {
+                println!("==> asking the running demo (pid {pid}) to disconnect and clean up");
+                let pid = nix::unistd::Pid::from_raw(pid);
+                if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).is_ok() {
+                    let deadline = Instant::now() + Duration::from_secs(20);
+                    while nix::sys::signal::kill(pid, None).is_ok() && Instant::now() < deadline {
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            }
+            let _ = std::fs::remove_file(PID_FILE);
+        }
+        tern_e2e::sweep_stale();
+        println!("==> no demo lab is left");
+        ExitCode::SUCCESS
+    }
+
+    fn step(n: u32, what: &str) {
+        println!("\n[{n}/6] {what}");
+    }
+
+    fn run(paths: &Paths) -> Result<(), String> {
+        let stop = Arc::new(AtomicBool::new(false));
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(signal, Arc::clone(&stop))
+                .map_err(|e| format!("cannot handle signals: {e}"))?;
+        }
+        let _ = std::fs::write(PID_FILE, std::process::id().to_string());
+        println!("==> Tern demo: a strongSwan gateway and Tern in throwaway network namespaces");
+        println!("    (this machine's own routes, DNS and firewall are not touched)");
+
+        step(1, "creating the lab: client ↔ gateway ↔ lan namespaces");
+        let lab = Lab::new(LabConfig::default()).map_err(|e| e.to_string())?;
+        println!(
+            "    namespaces {}-*, files in {}",
+            lab.id(),
+            lab.dir().display()
+        );
+
+        step(2, "starting the strongSwan gateway (charon, userspace ESP)");
+        let gateway = Gateway::start(&lab, gateway_config()).map_err(|e| e.to_string())?;
+        println!(
+            "    gateway {} (id {}), LAN {} behind it, virtual IPs from {}",
+            addr::GATEWAY_V4,
+            templates::GATEWAY_ID,
+            addr::LAN_PREFIX_V4,
+            addr::VIRTUAL_IP_POOL_V4
+        );
+
+        step(3, "starting ternd, Tern's helper, in the client namespace");
+        let run_dir = lab.dir().join("ternd");
+        let mut ternd = Ternd::start(&lab, &paths.ternd, &run_dir)?;
+        println!("    socket {}", ternd.socket.display());
+
+        let socket = ternd.socket.clone();
+        let tern = |args: &[&str], stdin: Option<&str>| -> Result<String, String> {
+            tern_command(paths, &socket, &lab, args, stdin)
+        };
+
+        step(
+            4,
+            "importing the demo profile, as a user who was sent the file would",
+        );
+        let profile_path = lab.dir().join("tern-demo.mobileconfig");
+        std::fs::write(&profile_path, demo_mobileconfig())
+            .map_err(|e| format!("cannot write the demo profile: {e}"))?;
+        println!("    $ tern import {} --yes", profile_path.display());
+        print_indented(&tern(&["import", path_str(&profile_path)?, "--yes"], None)?);
+
+        step(5, "connecting");
+        println!("    $ tern connect \"{PROFILE_NAME}\" --password-stdin --wait");
+        let started = Instant::now();
+        print_indented(&tern(
+            &[
+                "connect",
+                PROFILE_NAME,
+                "--password-stdin",
+                "--wait",
+                "--timeout",
+                "30",
+            ],
+            Some(PSK),
+        )?);
+        println!("    connected in {} ms", started.elapsed().as_millis());
+
+        step(6, "the tunnel at work");
+        println!("    $ tern status");
+        print_indented(&tern(&["status"], None)?);
+        let lan_host = addr::LAN_HOST_V4.to_string();
+        println!("    $ ping -c 3 {lan_host}   (from the client namespace, through the tunnel)");
+        let ping = lab
+            .exec(Ns::Client, &["ping", "-c", "3", "-W", "2", &lan_host])
+            .map_err(|e| format!("ping through the tunnel failed: {e}"))?;
+        print_indented(&ping);
+        transfer(&lab)?;
+        println!("    $ tern status");
+        print_indented(&tern(&["status"], None)?);
+
+        println!("\n==> The tunnel is up. Try it from another terminal (as root):");
+        println!(
+            "      ip netns exec {} ping {lan_host}",
+            lab.ns_name(Ns::Client).map_err(|e| e.to_string())?
+        );
+        println!(
+            "      {} --socket {} status --watch",
+            paths.tern.display(),
+            socket.display()
+        );
+        println!(
+            "    The desktop app is not part of this build yet; the `tern` CLI above is the way in."
+        );
+        println!(
+            "\n    Press Ctrl-C (or run `cargo xtask demo --down`) to disconnect and remove the lab."
+        );
+
+        while !stop.load(Ordering::Relaxed) {
+            if let Some(status) = ternd.exited() {
+                return Err(format!(
+                    "ternd exited ({status}); its log:\n{}",
+                    ternd.log()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+
+        println!("\n==> disconnecting");
+        print_indented(&tern(&["disconnect"], None).unwrap_or_else(|e| e));
+        ternd.terminate();
+        drop(gateway);
+        drop(lab);
+        let _ = std::fs::remove_file(PID_FILE);
+        println!("==> the lab is gone; nothing is left running");
+        Ok(())
+    }
+
+    /// A TCP transfer through the tunnel: iperf3 when installed, otherwise nothing is claimed.
+    fn transfer(lab: &Lab) -> Result<(), String> {
+        if Command::new("iperf3").arg("--version").output().is_err() {
+            println!("    (iperf3 is not installed: skipping the transfer)");
+            return Ok(());
+        }
+        let lan_host = addr::LAN_HOST_V4.to_string();
+        let server = lab
+            .command(Ns::Lan, "iperf3", &["-s", "-1", "-B", &lan_host])
+            .map_err(|e| e.to_string())?
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start iperf3 in the LAN namespace: {e}"))?;
+        let _server = KillOnDrop(server);
+        std::thread::sleep(Duration::from_millis(300));
+        println!("    $ iperf3 -c {lan_host} -n 20M   (a 20 MB TCP transfer through the tunnel)");
+        let out = lab
+            .exec_within(
+                Ns::Client,
+                &["iperf3", "-c", &lan_host, "-n", "20M", "-f", "m"],
+                Duration::from_secs(60),
+            )
+            .map_err(|e| format!("the transfer failed: {e}"))?;
+        for line in out
+            .lines()
+            .filter(|l| l.contains("sender") || l.contains("receiver"))
+        {
+            println!("    {}", line.trim());
+        }
+        Ok(())
+    }
+
+    struct KillOnDrop(Child);
+
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn gateway_config() -> GatewayConfig {
+        let mut config = templates::gateway_psk(PSK);
+        let pool = format!("addrs = {}\n", addr::VIRTUAL_IP_POOL_V4);
+        config.swanctl_conf = config
+            .swanctl_conf
+            .replace(&pool, &format!("{pool}    dns = {PUSHED_DNS}\n"));
+        config
+    }
+
+    /// The profile an IT team would send: an Apple `.mobileconfig` with a pre-shared key.
+    fn demo_mobileconfig() -> String {
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+  <key>PayloadContent</key>
+  <array>
+    <dict>
+      <key>IKEv2</key>
+      <dict>
+        <key>AuthenticationMethod</key><string>SharedSecret</string>
+        <key>RemoteAddress</key><string>{gateway}</string>
+        <key>RemoteIdentifier</key><string>{gateway_id}</string>
+        <key>LocalIdentifier</key><string>demo@tern.test</string>
+        <key>SharedSecret</key><string>{PSK}</string>
+        <key>IKESecurityAssociationParameters</key>
+        <dict>
+          <key>EncryptionAlgorithm</key><string>AES-256-GCM</string>
+          <key>IntegrityAlgorithm</key><string>SHA2-256</string>
+          <key>DiffieHellmanGroup</key><integer>31</integer>
+        </dict>
+        <key>ChildSecurityAssociationParameters</key>
+        <dict>
+          <key>EncryptionAlgorithm</key><string>AES-256-GCM</string>
+          <key>IntegrityAlgorithm</key><string>SHA2-256</string>
+          <key>DiffieHellmanGroup</key><integer>31</integer>
+        </dict>
+      </dict>
+      <key>PayloadType</key><string>com.apple.vpn.managed</string>
+      <key>PayloadIdentifier</key><string>test.tern.demo.vpn</string>
+      <key>PayloadUUID</key><string>6D1C4A8E-2B7F-4F0A-9C3E-1E5D7A9B0C2D</string>
+      <key>PayloadVersion</key><integer>1</integer>
+      <key>UserDefinedName</key><string>{PROFILE_NAME}</string>
+      <key>VPNType</key><string>IKEv2</string>
+    </dict>
+  </array>
+  <key>PayloadDisplayName</key><string>{PROFILE_NAME}</string>
+  <key>PayloadIdentifier</key><string>test.tern.demo</string>
+  <key>PayloadType</key><string>Configuration</string>
+  <key>PayloadUUID</key><string>0B8E2F6A-4C1D-4E7B-8A3F-9D2C5E1B7A40</string>
+  <key>PayloadVersion</key><integer>1</integer>
+</dict>
+</plist>
+"#,
+            gateway = addr::GATEWAY_V4,
+            gateway_id = templates::GATEWAY_ID,
+        )
+    }
+
+    fn path_str(path: &Path) -> Result<&str, String> {
+        path.to_str()
+            .ok_or_else(|| format!("{} is not UTF-8", path.display()))
+    }
+
+    fn print_indented(text: &str) {
+        let mut out = std::io::stdout().lock();
+        for line in text.lines() {
+            let _ = writeln!(out, "      {line}");
+        }
+    }
+
+    /// Runs the `tern` CLI against the demo's helper, with its profiles in the lab directory and
+    /// no OS keyring (a root shell has none); returns what it printed.
+    fn tern_command(
+        paths: &Paths,
+        socket: &Path,
+        lab: &Lab,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> Result<String, String> {
+        let mut child = Command::new(&paths.tern)
+            .args(args)
+            .env("TERN_SOCKET", socket)
+            .env("TERN_CONFIG_DIR", lab.dir().join("config"))
+            .env("TERN_KEYRING", "off")
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", paths.tern.display()))?;
+        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            let _ = writeln!(pipe, "{text}");
+        }
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+        if out.status.success() {
+            Ok(text)
+        } else {
+            Err(format!(
+                "`tern {}` failed ({}):\n{text}",
+                args.join(" "),
+                out.status
+            ))
+        }
+    }
+
+    /// `ternd` in the client namespace, with its socket, state and resolv.conf in the lab.
+    struct Ternd {
+        child: Option<Child>,
+        socket: PathBuf,
+        log: PathBuf,
+    }
+
+    impl Ternd {
+        fn start(lab: &Lab, binary: &Path, run: &Path) -> Result<Self, String> {
+            std::fs::create_dir_all(run).map_err(|e| e.to_string())?;
+            let socket = run.join("ternd.sock");
+            let log = run.join("ternd.log");
+            let resolv = run.join("resolv.conf");
+            std::fs::write(
+                &resolv,
+                "# the demo client's resolv.conf\nnameserver 198.51.100.53\n",
+            )
+            .map_err(|e| e.to_string())?;
+            let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+            let err = out.try_clone().map_err(|e| e.to_string())?;
+            let child = lab
+                .command(
+                    Ns::Client,
+                    path_str(binary)?,
+                    &[
+                        "--foreground",
+                        "--socket",
+                        path_str(&socket)?,
+                        "--state-dir",
+                        path_str(&run.join("state"))?,
+                        "--runtime-dir",
+                        path_str(run)?,
+                        "--resolv-conf",
+                        path_str(&resolv)?,
+                        "--dns-backend",
+                        "resolv-conf",
+                    ],
+                )
+                .map_err(|e| e.to_string())?
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err)
+                // Its own process group: Ctrl-C in the terminal reaches the demo, which then
+                // disconnects in order, instead of killing ternd mid-tunnel.
+                .process_group(0)
+                .spawn()
+                .map_err(|e| format!("cannot start ternd: {e}"))?;
+            let mut ternd = Self {
+                child: Some(child),
+                socket,
+                log,
+            };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !ternd.socket.exists() {
+                if let Some(status) = ternd.exited() {
+                    return Err(format!("ternd exited ({status}):\n{}", ternd.log()));
+                }
+                if Instant::now() > deadline {
+                    return Err(format!("ternd did not open its socket:\n{}", ternd.log()));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok(ternd)
+        }
+
+        fn exited(&mut self) -> Option<std::process::ExitStatus> {
+            self.child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+        }
+
+        fn log(&self) -> String {
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        }
+
+        /// SIGTERM (ternd restores the system and exits), SIGKILL if it does not.
+        fn terminate(&mut self) {
+            let Some(mut child) = self.child.take() else {
+                return;
+            };
+            if let Ok(pid) = i32::try_from(child.id()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    impl Drop for Ternd {
+        fn drop(&mut self) {
+            self.terminate();
+        }
+    }
+}
