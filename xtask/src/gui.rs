@@ -19,7 +19,7 @@ const TEST_PACKAGES: &[&str] = &["chromium"];
 pub fn prepare() -> Result<(), String> {
     system::ensure_apt_packages(BUILD_PACKAGES)?;
     npm_ci()?;
-    system::run_in("ui", "npm", &["run", "build"])
+    in_ui("npm", &["run", "build"])
 }
 
 /// Type-checks the UI and runs its tests in headless Chromium.
@@ -29,8 +29,25 @@ pub fn ui_tests() -> Result<(), String> {
         return Err("the chromium package is installed but /usr/bin/chromium is missing".into());
     }
     npm_ci()?;
-    system::run_in("ui", "npm", &["run", "typecheck"])?;
-    system::run_in("ui", "npx", &["vitest", "run"])
+    in_ui("npm", &["run", "typecheck"])?;
+    in_ui("npx", &["vitest", "run"])
+}
+
+/// Runs a program in `ui/`, inheriting stdio; fails on a non-zero exit.
+fn in_ui(program: &str, args: &[&str]) -> Result<(), String> {
+    let status = std::process::Command::new(program)
+        .args(args)
+        .current_dir(system::workspace_root().join("ui"))
+        .status()
+        .map_err(|e| format!("could not start `{program}`: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{program} {}` in ui/ failed ({status})",
+            args.join(" ")
+        ))
+    }
 }
 
 fn npm_ci() -> Result<(), String> {
@@ -40,5 +57,5 @@ fn npm_ci() -> Result<(), String> {
                 .into(),
         );
     }
-    system::run_in("ui", "npm", &["ci", "--no-audit", "--no-fund"])
+    in_ui("npm", &["ci", "--no-audit", "--no-fund"])
 }
