@@ -7,6 +7,7 @@
 //! - Only std and `serde_json` (for `cargo metadata`), so it builds in seconds.
 
 mod deps;
+mod gui;
 mod system;
 
 use std::process::ExitCode;
@@ -18,8 +19,9 @@ usage: cargo xtask <command>
 
 commands:
   test [--quick]     everything a contributor must pass: fmt, clippy, tests, the
-                     Windows type-check, the dependency rules, fuzz smoke runs and the
-                     end-to-end suites (--quick: fmt, clippy and unit tests only)
+                     Windows type-check, the dependency rules, fuzz smoke runs, the
+                     end-to-end suites and the UI tests (--quick: fmt, clippy and
+                     unit tests only)
   demo [--down]      a working tunnel to a local strongSwan gateway
   bench [CRATE]      criterion benchmarks (all, or one crate's)
   fuzz [TARGET] [--seconds N]
@@ -73,6 +75,7 @@ fn test(args: &[String]) -> Result<(), String> {
     summary.run("rustfmt", || {
         system::cargo(&["fmt", "--all", "--", "--check"])
     });
+    summary.run("desktop app prerequisites", gui::prepare);
     summary.run("clippy", || {
         system::cargo(&[
             "clippy",
@@ -89,7 +92,9 @@ fn test(args: &[String]) -> Result<(), String> {
         summary.skip("Windows type-check", "--quick");
         summary.skip("fuzz smoke runs", "--quick");
         summary.skip("end-to-end suites", "--quick");
+        summary.skip("UI tests", "--quick");
     } else {
+        summary.run("UI tests", gui::ui_tests);
         summary.run_outcome("Windows type-check", windows_check);
         summary.run_outcome("fuzz smoke runs", || fuzz_all(FUZZ_SMOKE_SECONDS));
         summary.run_outcome("end-to-end suites", end_to_end);
