@@ -211,6 +211,13 @@ fn demo(args: &[String]) -> Result<(), String> {
     let demo = demo.to_str().ok_or("the target directory is not UTF-8")?;
     let ternd = bin.join("ternd");
     let tern = bin.join("tern");
+    let has_display =
+        std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
+    let gui = bin.join("tern-gui");
+    if has_display && !down {
+        println!("==> a display is available: building the desktop app too");
+        system::cargo(&["build", "-p", "tern-gui"])?;
+    }
     let mut demo_args = vec![demo];
     if down {
         demo_args.push("--down");
@@ -221,6 +228,12 @@ fn demo(args: &[String]) -> Result<(), String> {
             "--tern",
             tern.to_str().ok_or("the target directory is not UTF-8")?,
         ]);
+        if has_display {
+            demo_args.extend([
+                "--gui",
+                gui.to_str().ok_or("the target directory is not UTF-8")?,
+            ]);
+        }
     }
     if system::is_root() {
         system::run(demo_args[0], &demo_args[1..])

@@ -44,6 +44,8 @@ mod linux {
     struct Paths {
         ternd: PathBuf,
         tern: PathBuf,
+        /// The desktop app, when a display is available to show it.
+        gui: Option<PathBuf>,
     }
 
     pub fn main() -> ExitCode {
@@ -58,7 +60,7 @@ mod linux {
                 .map(PathBuf::from)
         };
         let (Some(ternd), Some(tern)) = (arg("--ternd"), arg("--tern")) else {
-            eprintln!("usage: tern-demo --ternd PATH --tern PATH [--once] | --down");
+            eprintln!("usage: tern-demo --ternd PATH --tern PATH [--gui PATH] [--once] | --down");
             return ExitCode::from(2);
         };
         let missing = tern_e2e::missing_prerequisites();
@@ -67,7 +69,11 @@ mod linux {
             eprintln!("{}", tern_e2e::INSTALL_HINT);
             return ExitCode::FAILURE;
         }
-        match run(&Paths { ternd, tern }) {
+        match run(&Paths {
+            ternd,
+            tern,
+            gui: arg("--gui"),
+        }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("\ndemo failed: {e}");
@@ -189,9 +195,34 @@ mod linux {
             paths.tern.display(),
             socket.display()
         );
-        println!(
-            "    The desktop app is not part of this build yet; the `tern` CLI above is the way in."
-        );
+        let _gui = match &paths.gui {
+            Some(gui) => {
+                println!(
+                    "    Opening the desktop app ({}) on this display.",
+                    gui.display()
+                );
+                Command::new(gui)
+                    .env("TERN_SOCKET", &socket)
+                    .env("TERN_CONFIG_DIR", lab.dir().join("config"))
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .process_group(0)
+                    .spawn()
+                    .map(KillOnDrop)
+                    .map_err(|e| println!("    (could not open the desktop app: {e})"))
+                    .ok()
+            }
+            None => {
+                println!(
+                    "    No display here, so the desktop app stays closed; on a desktop session run\n      \
+                     TERN_SOCKET={} TERN_CONFIG_DIR={} cargo run -p tern-gui",
+                    socket.display(),
+                    lab.dir().join("config").display()
+                );
+                None
+            }
+        };
         println!(
             "\n    Press Ctrl-C (or run `cargo xtask demo --down`) to disconnect and remove the lab."
         );
