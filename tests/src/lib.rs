@@ -59,6 +59,7 @@ mod lab;
 pub mod pki;
 mod prereq;
 pub mod templates;
+mod ternd;
 
 use std::io;
 use std::path::PathBuf;
@@ -69,6 +70,7 @@ pub use charon::{
 };
 pub use lab::{Lab, LabConfig, Ns, addr, sweep_stale};
 pub use prereq::{INSTALL_HINT, missing_prerequisites, should_run};
+pub use ternd::{Ternd, tern};
 
 /// Everything that can go wrong while building or driving the lab.
 #[derive(Debug, thiserror::Error)]

@@ -33,7 +33,7 @@ mod linux {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::{Duration, Instant};
 
-    use tern_e2e::{Gateway, GatewayConfig, Lab, LabConfig, Ns, addr, templates};
+    use tern_e2e::{Gateway, GatewayConfig, Lab, LabConfig, Ns, Ternd, addr, templates};
 
     const PSK: &str = "tern-demo-shared-secret";
     const PUSHED_DNS: &str = "10.99.0.53";
@@ -138,12 +138,25 @@ mod linux {
 
         step(3, "starting ternd, Tern's helper, in the client namespace");
         let run_dir = lab.dir().join("ternd");
-        let mut ternd = Ternd::start(&lab, &paths.ternd, &run_dir)?;
-        println!("    socket {}", ternd.socket.display());
+        let mut ternd = Ternd::start(&lab, &paths.ternd, &run_dir).map_err(|e| e.to_string())?;
+        println!("    socket {}", ternd.socket().display());
 
-        let socket = ternd.socket.clone();
+        let socket = ternd.socket().to_path_buf();
+        let config_dir = lab.dir().join("config");
         let tern = |args: &[&str], stdin: Option<&str>| -> Result<String, String> {
-            tern_command(paths, &socket, &lab, args, stdin)
+            let out = tern_e2e::tern(&paths.tern, &socket, &config_dir, args, stdin)
+                .map_err(|e| e.to_string())?;
+            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&out.stderr));
+            if out.status.success() {
+                Ok(text)
+            } else {
+                Err(format!(
+                    "`tern {}` failed ({}):\n{text}",
+                    args.join(" "),
+                    out.status
+                ))
+            }
         };
 
         step(
@@ -203,7 +216,7 @@ mod linux {
                 );
                 Command::new(gui)
                     .env("TERN_SOCKET", &socket)
-                    .env("TERN_CONFIG_DIR", lab.dir().join("config"))
+                    .env("TERN_CONFIG_DIR", &config_dir)
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
@@ -218,7 +231,7 @@ mod linux {
                     "    No display here, so the desktop app stays closed; on a desktop session run\n      \
                      TERN_SOCKET={} TERN_CONFIG_DIR={} cargo run -p tern-gui",
                     socket.display(),
-                    lab.dir().join("config").display()
+                    config_dir.display()
                 );
                 None
             }
@@ -360,150 +373,6 @@ mod linux {
         let mut out = std::io::stdout().lock();
         for line in text.lines() {
             let _ = writeln!(out, "      {line}");
-        }
-    }
-
-    /// Runs the `tern` CLI against the demo's helper, with its profiles in the lab directory and
-    /// no OS keyring (a root shell has none); returns what it printed.
-    fn tern_command(
-        paths: &Paths,
-        socket: &Path,
-        lab: &Lab,
-        args: &[&str],
-        stdin: Option<&str>,
-    ) -> Result<String, String> {
-        let mut child = Command::new(&paths.tern)
-            .args(args)
-            .env("TERN_SOCKET", socket)
-            .env("TERN_CONFIG_DIR", lab.dir().join("config"))
-            .env("TERN_KEYRING", "off")
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", paths.tern.display()))?;
-        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            let _ = writeln!(pipe, "{text}");
-        }
-        let out = child.wait_with_output().map_err(|e| e.to_string())?;
-        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.push_str(&String::from_utf8_lossy(&out.stderr));
-        if out.status.success() {
-            Ok(text)
-        } else {
-            Err(format!(
-                "`tern {}` failed ({}):\n{text}",
-                args.join(" "),
-                out.status
-            ))
-        }
-    }
-
-    /// `ternd` in the client namespace, with its socket, state and resolv.conf in the lab.
-    struct Ternd {
-        child: Option<Child>,
-        socket: PathBuf,
-        log: PathBuf,
-    }
-
-    impl Ternd {
-        fn start(lab: &Lab, binary: &Path, run: &Path) -> Result<Self, String> {
-            std::fs::create_dir_all(run).map_err(|e| e.to_string())?;
-            let socket = run.join("ternd.sock");
-            let log = run.join("ternd.log");
-            let resolv = run.join("resolv.conf");
-            std::fs::write(
-                &resolv,
-                "# the demo client's resolv.conf\nnameserver 198.51.100.53\n",
-            )
-            .map_err(|e| e.to_string())?;
-            let out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-            let err = out.try_clone().map_err(|e| e.to_string())?;
-            let child = lab
-                .command(
-                    Ns::Client,
-                    path_str(binary)?,
-                    &[
-                        "--foreground",
-                        "--socket",
-                        path_str(&socket)?,
-                        "--state-dir",
-                        path_str(&run.join("state"))?,
-                        "--runtime-dir",
-                        path_str(run)?,
-                        "--resolv-conf",
-                        path_str(&resolv)?,
-                        "--dns-backend",
-                        "resolv-conf",
-                    ],
-                )
-                .map_err(|e| e.to_string())?
-                .stdin(Stdio::null())
-                .stdout(out)
-                .stderr(err)
-                // Its own process group: Ctrl-C in the terminal reaches the demo, which then
-                // disconnects in order, instead of killing ternd mid-tunnel.
-                .process_group(0)
-                .spawn()
-                .map_err(|e| format!("cannot start ternd: {e}"))?;
-            let mut ternd = Self {
-                child: Some(child),
-                socket,
-                log,
-            };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while !ternd.socket.exists() {
-                if let Some(status) = ternd.exited() {
-                    return Err(format!("ternd exited ({status}):\n{}", ternd.log()));
-                }
-                if Instant::now() > deadline {
-                    return Err(format!("ternd did not open its socket:\n{}", ternd.log()));
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Ok(ternd)
-        }
-
-        fn exited(&mut self) -> Option<std::process::ExitStatus> {
-            self.child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-        }
-
-        fn log(&self) -> String {
-            std::fs::read_to_string(&self.log).unwrap_or_default()
-        }
-
-        /// SIGTERM (ternd restores the system and exits), SIGKILL if it does not.
-        fn terminate(&mut self) {
-            let Some(mut child) = self.child.take() else {
-                return;
-            };
-            if let Ok(pid) = i32::try_from(child.id()) {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGTERM,
-                );
-            }
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    impl Drop for Ternd {
-        fn drop(&mut self) {
-            self.terminate();
         }
     }
 }
