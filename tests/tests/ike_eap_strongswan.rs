@@ -71,6 +71,7 @@ fn run(
         server: ServerAuth {
             trust,
             expected_identity: expected,
+            request_certificates: true,
             wall_clock: SystemTime::now(),
         },
     };

@@ -59,6 +59,9 @@ pub struct ServerAuth {
     /// The name the gateway's certificate must carry: the profile's remote identity, else the
     /// gateway's host name or address.
     pub expected_identity: GatewayIdentity,
+    /// Send a CERTREQ naming the profile's CAs in the first IKE_AUTH request (many gateways
+    /// send their certificate only when asked).
+    pub request_certificates: bool,
     /// The wall-clock time certificate validity is checked at. The initiator has no clock of
     /// its own: set this to `SystemTime::now()` when creating the initiator (the check happens
     /// within seconds of that).

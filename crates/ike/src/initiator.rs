@@ -879,7 +879,10 @@ impl Initiator {
                 };
                 (Some(build_shared_key(&input, psk)), Vec::new())
             }
-            AuthConfig::Eap { server, .. } => (None, server.trust.certificate_request_data()),
+            AuthConfig::Eap { server, .. } if server.request_certificates => {
+                (None, server.trust.certificate_request_data())
+            }
+            AuthConfig::Eap { .. } => (None, Vec::new()),
         };
         let mut inner = vec![Payload::IdI(idi)];
         if !certificate_request.is_empty() {
