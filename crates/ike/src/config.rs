@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use ipsec_types::{DhGroup, EncrAlgorithm, IntegAlgorithm, PrfAlgorithm, TrafficSelector};
 use zeroize::Zeroizing;
 
-use crate::cert::{GatewayIdentity, TrustStore};
+use crate::cert::{ClientCredential, GatewayIdentity, TrustStore};
 use crate::eap::EapMethod;
 use crate::wire::Identity;
 
@@ -30,6 +30,16 @@ pub enum AuthConfig {
         /// How the gateway's certificate is checked.
         server: ServerAuth,
     },
+    /// Certificates both ways (RFC 7296 §2.15, RFC 7427 signatures): the gateway's checked
+    /// against `server`, ours sent with our chain and signed with its private key.
+    Certificate {
+        /// Our certificate chain and private key.
+        credential: Arc<ClientCredential>,
+        /// Sign with RSASSA-PSS rather than PKCS#1 v1.5 when our key is RSA.
+        rsa_pss: bool,
+        /// How the gateway's certificate is checked.
+        server: ServerAuth,
+    },
 }
 
 impl fmt::Debug for AuthConfig {
@@ -44,6 +54,16 @@ impl fmt::Debug for AuthConfig {
                 .debug_struct("Eap")
                 .field("identity", identity)
                 .field("method", method)
+                .field("server", server)
+                .finish(),
+            Self::Certificate {
+                credential,
+                rsa_pss,
+                server,
+            } => f
+                .debug_struct("Certificate")
+                .field("credential", credential)
+                .field("rsa_pss", rsa_pss)
                 .field("server", server)
                 .finish(),
         }

@@ -33,8 +33,8 @@ use ipsec_types::{ChildSaKeys, DhGroup, EspSuite, IkeSpi, Role, Spi, TrafficSele
 use zeroize::Zeroizing;
 
 use crate::auth::{SignedOctetsInput, build_shared_key, verify_shared_key};
-use crate::cert::{self, CERT_ENCODING_X509_SIGNATURE};
-use crate::config::{AuthConfig, InitiatorConfig};
+use crate::cert::{self, CERT_ENCODING_X509_SIGNATURE, HashAlgorithm};
+use crate::config::{AuthConfig, InitiatorConfig, ServerAuth};
 use crate::crypto::{
     CryptoError, IkeSaKeys, IkeSuite, KeyExchange, Random, SkCipher, child_sa_keymat,
 };
@@ -47,10 +47,10 @@ use crate::nat::{NatState, endpoint_hash as nat_detection_hash};
 use crate::proposal;
 use crate::reassembly::Reassembly;
 use crate::wire::{
-    CertEncoding, CertRepr, CfgType, ConfigAttribute, CpRepr, DeleteRepr, EapRepr, ExchangeType,
-    Flags, HeaderRepr, IdRepr, Identity, IkeHeader, KeRepr, Message, NonceRepr, NotifyRepr,
-    NotifyType, Payload, PayloadType, ProtocolId, SaRepr, TsRepr, emit_encrypted,
-    parse_payload_chain, rules,
+    AuthMethod, AuthRepr, CertEncoding, CertRepr, CfgType, ConfigAttribute, CpRepr, DeleteRepr,
+    EapRepr, ExchangeType, Flags, HeaderRepr, IdRepr, Identity, IkeHeader, KeRepr, Message,
+    NonceRepr, NotifyRepr, NotifyType, Payload, PayloadType, ProtocolId, SaRepr, TsRepr,
+    emit_encrypted, parse_payload_chain, rules,
 };
 
 /// Length of our nonces (RFC 7296 §2.10: at least half the PRF key size; 32 covers SHA2-512's
@@ -283,6 +283,8 @@ struct Auth {
     offered_esp: SaRepr,
     inbound_spi: Spi,
     nat: NatState,
+    /// The RFC 7427 hashes the gateway announced in IKE_SA_INIT, if it did.
+    peer_hashes: Option<Vec<HashAlgorithm>>,
     /// The EAP conversation, with EAP authentication.
     eap: Option<Box<EapRounds>>,
 }
@@ -817,8 +819,10 @@ impl Initiator {
         let inbound_spi =
             Spi::from_random(u32::from_be_bytes(random_bytes::<4>(self.rng.as_mut())?));
         let offered_esp = proposal::esp_sa_payload(&self.config.esp_proposals, inbound_spi.get());
+        let peer_hashes = notify(&msg.payloads, NotifyType::SIGNATURE_HASH_ALGORITHMS)
+            .and_then(|n| cert::parse_signature_hash_algorithms(&n.data).ok());
         let eap = match &self.config.auth {
-            AuthConfig::Psk(_) => None,
+            AuthConfig::Psk(_) | AuthConfig::Certificate { .. } => None,
             AuthConfig::Eap {
                 identity, method, ..
             } => Some(Box::new(EapRounds {
@@ -835,6 +839,7 @@ impl Initiator {
             offered_esp,
             inbound_spi,
             nat,
+            peer_hashes,
             eap,
         };
         let inner = self.build_ike_auth(&auth)?;
@@ -868,6 +873,7 @@ impl Initiator {
             .ok_or(Error::Internal("no IKE SA keys"))?;
         let idi = self.config.local_id.to_repr();
         // With EAP our AUTH comes last, keyed with the MSK; its absence here asks for EAP.
+        let mut certificates = Vec::new();
         let (auth_payload, certificate_request) = match &self.config.auth {
             AuthConfig::Psk(psk) => {
                 let input = SignedOctetsInput {
@@ -883,8 +889,42 @@ impl Initiator {
                 (None, server.trust.certificate_request_data())
             }
             AuthConfig::Eap { .. } => (None, Vec::new()),
+            AuthConfig::Certificate {
+                credential,
+                rsa_pss,
+                server,
+            } => {
+                let octets = SignedOctetsInput {
+                    prf: ike_sa.keys.suite.prf,
+                    sk_p: &ike_sa.keys.sk_pi,
+                    message: &auth.request,
+                    peer_nonce: &auth.nr,
+                    id_body: &idi.to_body(),
+                }
+                .octets();
+                let signed = credential
+                    .sign_auth(auth.peer_hashes.as_deref(), *rsa_pss, &octets)
+                    .map_err(AuthFailure::from)?;
+                certificates.extend(credential.certificates().map(|der| {
+                    Payload::Cert(CertRepr {
+                        encoding: CertEncoding(CERT_ENCODING_X509_SIGNATURE),
+                        data: der.to_vec(),
+                    })
+                }));
+                let auth_payload = AuthRepr {
+                    method: AuthMethod(signed.method),
+                    data: signed.data,
+                };
+                let request = if server.request_certificates {
+                    server.trust.certificate_request_data()
+                } else {
+                    Vec::new()
+                };
+                (Some(auth_payload), request)
+            }
         };
         let mut inner = vec![Payload::IdI(idi)];
+        inner.extend(certificates);
         if !certificate_request.is_empty() {
             inner.push(Payload::CertReq(CertRepr {
                 encoding: CertEncoding(CERT_ENCODING_X509_SIGNATURE),
@@ -945,6 +985,20 @@ impl Initiator {
         let psk = match &self.config.auth {
             AuthConfig::Psk(psk) => psk,
             AuthConfig::Eap { .. } => return self.on_eap_auth_response(now, inner),
+            AuthConfig::Certificate { server, .. } => {
+                let (State::Auth(auth), Some(ike_sa)) = (&self.state, self.ike_sa.as_ref()) else {
+                    return Ok(());
+                };
+                let (remote_id, _) = verify_gateway_certificate(
+                    server,
+                    self.config.remote_id.as_ref(),
+                    ike_sa,
+                    (&auth.response, &auth.ni),
+                    inner,
+                    |n| Error::from_notify(exchange, n, false),
+                )?;
+                return self.establish_child(inner, remote_id);
+            }
         };
         let State::Auth(auth) = &self.state else {
             return Ok(());
@@ -1050,16 +1104,6 @@ impl Initiator {
         let Some(eap) = auth.eap.as_mut() else {
             return Err(Error::Internal("EAP round without EAP state"));
         };
-        let responder_octets = |id_body: &[u8]| {
-            SignedOctetsInput {
-                prf: ike_sa.keys.suite.prf,
-                sk_p: &ike_sa.keys.sk_pr,
-                message: &auth.response,
-                peer_nonce: &auth.ni,
-                id_body,
-            }
-            .octets()
-        };
 
         if let Some(theirs) = &eap.gateway_auth_key {
             // The last round: the gateway's AUTH, keyed like ours, and the CHILD_SA.
@@ -1087,54 +1131,16 @@ impl Initiator {
         if eap.gateway.is_none() {
             // The first answer: the gateway proves itself with its certificate before the EAP
             // client may answer any method challenge (the password must not reach an impostor).
-            let Some(auth_payload) = auth_payload else {
-                return Err(first_error(inner).map_or_else(|| missing(PayloadType::AUTH), refused));
-            };
-            let idr: &IdRepr = inner
-                .iter()
-                .find_map(|p| match p {
-                    Payload::IdR(id) => Some(id),
-                    _ => None,
-                })
-                .ok_or_else(|| missing(PayloadType::IDR))?;
-            let chain: Vec<&[u8]> = inner
-                .iter()
-                .filter_map(|p| match p {
-                    Payload::Cert(c)
-                        if c.encoding == CertEncoding(CERT_ENCODING_X509_SIGNATURE) =>
-                    {
-                        Some(c.data.as_slice())
-                    }
-                    _ => None,
-                })
-                .collect();
-            let verified = cert::verify_server(
-                &chain,
-                &server.trust,
-                server.wall_clock,
-                &server.expected_identity,
-            )
-            .map_err(AuthFailure::from)?;
-            let id_body = idr.to_body();
-            verified
-                .verify_auth(
-                    auth_payload.method.0,
-                    &auth_payload.data,
-                    &responder_octets(&id_body),
-                )
-                .map_err(AuthFailure::from)?;
-            let remote_id = Identity::from_repr(idr);
-            if let Some(expected) = &config.remote_id
-                && *expected != remote_id
-            {
-                return Err(AuthFailure::PeerIdMismatch {
-                    expected: expected.to_string(),
-                    got: remote_id.to_string(),
-                }
-                .into());
-            }
+            let gateway = verify_gateway_certificate(
+                server,
+                config.remote_id.as_ref(),
+                ike_sa,
+                (&auth.response, &auth.ni),
+                inner,
+                refused,
+            )?;
+            eap.gateway = Some(gateway);
             eap.client.server_authenticated();
-            eap.gateway = Some((remote_id, id_body));
         }
 
         let Some(eap_payload) = eap_payload else {
@@ -1739,6 +1745,79 @@ impl ChildTemplate {
             remote_id: self.remote_id.clone(),
         }
     }
+}
+
+/// Checks the gateway's IKE_AUTH answer signed with its certificate: the chain against
+/// `server` (trust, validity, usage, name), the AUTH signature over ResponderSignedOctets, and
+/// IDr against `configured_id`. Returns the gateway's identity and IDr body. `refused` maps an
+/// error notify sent instead of AUTH.
+fn verify_gateway_certificate(
+    server: &ServerAuth,
+    configured_id: Option<&Identity>,
+    ike_sa: &IkeSa,
+    (sa_init_response, ni): (&[u8], &[u8]),
+    inner: &[Payload],
+    refused: impl Fn(NotifyType) -> Error,
+) -> Result<(Identity, Vec<u8>), Error> {
+    let missing = |ty| {
+        Error::from(PeerMisbehaved::PayloadRules(rules::RuleViolation::Missing(
+            ExchangeType::IKE_AUTH,
+            ty,
+        )))
+    };
+    let auth_payload = inner.iter().find_map(|p| match p {
+        Payload::Auth(a) => Some(a),
+        _ => None,
+    });
+    let Some(auth_payload) = auth_payload else {
+        return Err(first_error(inner).map_or_else(|| missing(PayloadType::AUTH), refused));
+    };
+    let idr: &IdRepr = inner
+        .iter()
+        .find_map(|p| match p {
+            Payload::IdR(id) => Some(id),
+            _ => None,
+        })
+        .ok_or_else(|| missing(PayloadType::IDR))?;
+    let chain: Vec<&[u8]> = inner
+        .iter()
+        .filter_map(|p| match p {
+            Payload::Cert(c) if c.encoding == CertEncoding(CERT_ENCODING_X509_SIGNATURE) => {
+                Some(c.data.as_slice())
+            }
+            _ => None,
+        })
+        .collect();
+    let verified = cert::verify_server(
+        &chain,
+        &server.trust,
+        server.wall_clock,
+        &server.expected_identity,
+    )
+    .map_err(AuthFailure::from)?;
+    let id_body = idr.to_body();
+    let octets = SignedOctetsInput {
+        prf: ike_sa.keys.suite.prf,
+        sk_p: &ike_sa.keys.sk_pr,
+        message: sa_init_response,
+        peer_nonce: ni,
+        id_body: &id_body,
+    }
+    .octets();
+    verified
+        .verify_auth(auth_payload.method.0, &auth_payload.data, &octets)
+        .map_err(AuthFailure::from)?;
+    let remote_id = Identity::from_repr(idr);
+    if let Some(expected) = configured_id
+        && *expected != remote_id
+    {
+        return Err(AuthFailure::PeerIdMismatch {
+            expected: expected.to_string(),
+            got: remote_id.to_string(),
+        }
+        .into());
+    }
+    Ok((remote_id, id_body))
 }
 
 /// Every selector the gateway returned must lie inside one we proposed (RFC 7296 §2.9).
