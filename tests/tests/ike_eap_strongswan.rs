@@ -4,7 +4,8 @@
 //!
 //! Cases: a good login (CHILD_SA INSTALLED on the gateway, an ICMP echo through ESP), a wrong
 //! password, a gateway certificate from a CA the profile does not trust (no EAP answer may
-//! leave Tern), and a gateway certificate that does not carry the expected name.
+//! leave Tern), and a gateway certificate that does not carry the expected name. Also
+//! certificates both ways (no EAP): a client certificate from the same CA.
 #![cfg(target_os = "linux")]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use esp::{EspSaConfig, UdpPayload};
-use ike::cert::{CertError, GatewayIdentity, TrustStore};
+use ike::cert::{CertError, ClientCredential, GatewayIdentity, TrustStore};
 use ike::crypto::SystemRandom;
 use ike::eap::EapMethod;
 use ike::{
@@ -20,7 +21,7 @@ use ike::{
     InitiatorConfig, ServerAuth,
 };
 use tern_e2e::pki::{Ca, KeyKind};
-use tern_e2e::{Gateway, Lab, LabConfig, Ns, addr, templates};
+use tern_e2e::{CharonConfig, Gateway, Lab, LabConfig, Ns, addr, templates};
 use zeroize::Zeroizing;
 
 const USER: &str = "alice";
@@ -57,26 +58,41 @@ fn run(
         )
         .expect("gateway certificate");
     let conf = templates::gateway_eap_mschapv2(gateway_ca, &cert, &[(USER, PASSWORD)]);
-    let gateway = Gateway::start(&lab, conf).expect("gateway");
-    let remote = SocketAddr::new(IpAddr::V4(addr::GATEWAY_V4), 500);
-    let trust = Arc::new(
-        TrustStore::from_ca_certificates(&[profile_ca.cert_pem.as_bytes()]).expect("trust store"),
-    );
     let auth = AuthConfig::Eap {
         identity: USER.into(),
         method: EapMethod::MsChapV2 {
             user_name: USER.into(),
             password: Zeroizing::new(password.into()),
         },
-        server: ServerAuth {
-            trust,
-            expected_identity: expected,
-            request_certificates: true,
-            wall_clock: SystemTime::now(),
-        },
+        server: server_auth(profile_ca, expected),
     };
+    let local_id = Identity::Email("alice@tern.test".into());
+    Some(run_with(&lab, conf, auth, local_id))
+}
+
+fn server_auth(profile_ca: &Ca, expected: GatewayIdentity) -> ServerAuth {
+    ServerAuth {
+        trust: Arc::new(
+            TrustStore::from_ca_certificates(&[profile_ca.cert_pem.as_bytes()])
+                .expect("trust store"),
+        ),
+        expected_identity: expected,
+        request_certificates: true,
+        wall_clock: SystemTime::now(),
+    }
+}
+
+/// Starts the gateway and connects with `auth` from the client namespace.
+fn run_with(
+    lab: &Lab,
+    conf: CharonConfig,
+    auth: AuthConfig,
+    local_id: Identity,
+) -> (Outcome, String) {
+    let gateway = Gateway::start(lab, conf).expect("gateway");
+    let remote = SocketAddr::new(IpAddr::V4(addr::GATEWAY_V4), 500);
     let outcome = lab
-        .run_in(Ns::Client, move || connect_and_ping(remote, auth))
+        .run_in(Ns::Client, move || connect_and_ping(remote, auth, local_id))
         .expect("run in client namespace");
     if let Ok((_, ping)) = &outcome.result {
         let sa = gateway
@@ -85,13 +101,19 @@ fn run(
         assert_eq!(sa.state, "INSTALLED");
         assert!(ping, "no ICMP echo reply came back through the tunnel");
     }
-    Some((outcome, gateway.log()))
+    (outcome, gateway.log())
 }
 
-fn connect_and_ping(remote: SocketAddr, auth: AuthConfig) -> Outcome {
+fn connect_and_ping(remote: SocketAddr, auth: AuthConfig, local_id: Identity) -> Outcome {
     let mut log = String::new();
     let mut last_ike_auth_message_id = None;
-    let result = drive(remote, auth, &mut log, &mut last_ike_auth_message_id);
+    let result = drive(
+        remote,
+        auth,
+        local_id,
+        &mut log,
+        &mut last_ike_auth_message_id,
+    );
     Outcome {
         result,
         last_ike_auth_message_id,
@@ -102,6 +124,7 @@ fn connect_and_ping(remote: SocketAddr, auth: AuthConfig) -> Outcome {
 fn drive(
     remote: SocketAddr,
     auth: AuthConfig,
+    local_id: Identity,
     log: &mut String,
     last_ike_auth: &mut Option<u32>,
 ) -> Result<(Box<ChildSaEstablished>, bool), Error> {
@@ -115,7 +138,7 @@ fn drive(
         s.set_read_timeout(Some(Duration::from_millis(10)))
             .expect("socket");
     }
-    let mut config = InitiatorConfig::new(remote, Identity::Email("alice@tern.test".into()), auth);
+    let mut config = InitiatorConfig::new(remote, local_id, auth);
     config.local_addr = ike_socket.local_addr().ok();
     let mut initiator = Initiator::new(config, Instant::now(), Box::new(SystemRandom))?;
 
@@ -363,6 +386,50 @@ fn eap_gateway_certificate_with_the_wrong_name() {
         }))) => {}
         Err(e) => panic!("{}\nwrong error {e:?}\n{gateway_log}", outcome.log),
         Ok(_) => panic!("{}\nestablished with the wrong gateway", outcome.log),
+    }
+    assert_eq!(outcome.last_ike_auth_message_id, Some(1), "{}", outcome.log);
+}
+
+/// Certificates both ways: the gateway's RSA certificate, and ours (ECDSA P-256) from the
+/// same CA, with our subject DN as IDi.
+#[test]
+fn client_certificate_login_and_ping() {
+    if !tern_e2e::should_run("client-certificate") {
+        return;
+    }
+    let lab = Lab::new(LabConfig::default()).expect("lab");
+    let ca = Ca::new("Tern Lab CA", KeyKind::Rsa3072).expect("CA");
+    let gateway_cert = ca
+        .issue(
+            templates::GATEWAY_ID,
+            &[templates::GATEWAY_ID],
+            KeyKind::Rsa3072,
+        )
+        .expect("gateway certificate");
+    let client_cert = ca
+        .issue("alice", &["alice.tern.test"], KeyKind::EcdsaP256)
+        .expect("client certificate");
+    let mut conf = templates::gateway_eap_mschapv2(&ca, &gateway_cert, &[]);
+    let eap = "auth = eap-mschapv2\n      eap_id = %any\n";
+    assert!(conf.swanctl_conf.contains(eap), "template changed shape");
+    conf.swanctl_conf = conf.swanctl_conf.replace(eap, "auth = pubkey\n");
+    let credential = ClientCredential::from_pem_or_der(
+        client_cert.cert_pem.as_bytes(),
+        client_cert.key_pem.as_bytes(),
+    )
+    .expect("client credential");
+    let local_id = Identity::DerAsn1Dn(credential.subject_der().expect("subject"));
+    let auth = AuthConfig::Certificate {
+        credential: Arc::new(credential),
+        rsa_pss: false,
+        server: server_auth(&ca, gateway_name()),
+    };
+    let (outcome, gateway_log) = run_with(&lab, conf, auth, local_id);
+    if let Err(e) = &outcome.result {
+        panic!(
+            "{}\nfailed: {e:?}\ngateway log:\n{gateway_log}",
+            outcome.log
+        );
     }
     assert_eq!(outcome.last_ike_auth_message_id, Some(1), "{}", outcome.log);
 }
