@@ -547,7 +547,9 @@ pub fn verify_server(
 fn chain_error(e: webpki::Error, source: TrustSource) -> CertError {
     use webpki::Error as W;
     match e {
-        W::UnknownIssuer => match source {
+        // A CA of the right name whose key did not sign the chain is not the profile's CA
+        // (an impostor may copy the name).
+        W::UnknownIssuer | W::InvalidSignatureForPublicKey => match source {
             TrustSource::Profile => CertError::NotSignedByProfileCa,
             TrustSource::System => CertError::NotSignedBySystemCa,
         },

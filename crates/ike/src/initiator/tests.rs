@@ -2181,6 +2181,21 @@ mod eap {
             net.failure()
         );
         assert_eq!(net.responder.eap().eap_responses, 0);
+
+        // An impostor CA with the same name as the profile's.
+        let impostor = pki(GATEWAY_NAME);
+        let net = eap_net(&trusted, &impostor, GATEWAY_NAME, PASSWORD, Script::Honest);
+        assert!(
+            matches!(
+                net.failure(),
+                Error::AuthenticationFailed(AuthFailure::Certificate(
+                    CertError::NotSignedByProfileCa
+                ))
+            ),
+            "{:?}",
+            net.failure()
+        );
+        assert_eq!(net.responder.eap().eap_responses, 0);
     }
 
     #[test]
