@@ -60,6 +60,9 @@ const NONCE_LEN: usize = 32;
 const NAT_T_PORT: u16 = 4500;
 /// RFC 7427 hash algorithm IDs we accept for signatures: SHA2-256, SHA2-384, SHA2-512.
 const SIGNATURE_HASHES: [u16; 3] = [2, 3, 4];
+/// Most EAP messages we answer in one login: EAP-TLS with a long chain in 1 KiB fragments
+/// needs a few dozen; a gateway that never ends the conversation is cut off.
+const MAX_EAP_ROUNDS: u32 = 100;
 /// Longest COOKIE we echo (RFC 7296 §2.6: 1 to 64 bytes).
 const MAX_COOKIE_LEN: usize = 64;
 
@@ -298,6 +301,8 @@ struct EapRounds {
     /// Once EAP succeeded and our final AUTH is out: the key of the gateway's final AUTH (the
     /// MSK, or SK_pr for methods without one).
     gateway_auth_key: Option<Zeroizing<Vec<u8>>>,
+    /// EAP messages handled so far.
+    rounds: u32,
 }
 
 /// One CHILD_SA by its SPIs.
@@ -829,6 +834,7 @@ impl Initiator {
                 client: EapClient::new(identity, method.clone()),
                 gateway: None,
                 gateway_auth_key: None,
+                rounds: 0,
             })),
         };
         let auth = Auth {
@@ -1146,6 +1152,13 @@ impl Initiator {
         let Some(eap_payload) = eap_payload else {
             return Err(first_error(inner).map_or_else(|| missing(PayloadType::EAP), refused));
         };
+        eap.rounds += 1;
+        if eap.rounds > MAX_EAP_ROUNDS {
+            return Err(AuthFailure::Eap(crate::eap::EapError::Unexpected(
+                "the server never ended the EAP conversation",
+            ))
+            .into());
+        }
         let step = eap
             .client
             .handle(&eap_payload.message, rng.as_mut())
