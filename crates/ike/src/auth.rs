@@ -1,10 +1,9 @@
-//! Building our AUTH payload and verifying the gateway's (RFC 7296 §2.15). Methods are behind
-//! [`AuthConfig`] so that certificates and EAP can be added without touching the exchanges.
+//! Building our AUTH payload and verifying the gateway's (RFC 7296 §2.15): the shared-key MIC
+//! used with a PSK and, keyed with the MSK, at the end of EAP. Signatures are in [`crate::cert`].
 
 use ipsec_types::PrfAlgorithm;
 use subtle::ConstantTimeEq as _;
 
-use crate::config::AuthConfig;
 use crate::crypto::{psk_auth, signed_octets};
 use crate::error::AuthFailure;
 use crate::wire::{AuthMethod, AuthRepr};
@@ -20,7 +19,7 @@ pub(crate) struct SignedOctetsInput<'a> {
 }
 
 impl SignedOctetsInput<'_> {
-    fn octets(&self) -> Vec<u8> {
+    pub(crate) fn octets(&self) -> Vec<u8> {
         signed_octets(
             self.prf,
             self.sk_p,
@@ -31,35 +30,29 @@ impl SignedOctetsInput<'_> {
     }
 }
 
-impl AuthConfig {
-    /// Our AUTH payload.
-    pub(crate) fn build(&self, input: &SignedOctetsInput<'_>) -> AuthRepr {
-        match self {
-            Self::Psk(psk) => AuthRepr {
-                method: AuthMethod::SHARED_KEY_MIC,
-                data: psk_auth(input.prf, psk, &input.octets()).to_vec(),
-            },
-        }
+/// A shared-key AUTH payload (RFC 7296 §2.15): `key` is the PSK, or for EAP the MSK (§2.16).
+pub(crate) fn build_shared_key(input: &SignedOctetsInput<'_>, key: &[u8]) -> AuthRepr {
+    AuthRepr {
+        method: AuthMethod::SHARED_KEY_MIC,
+        data: psk_auth(input.prf, key, &input.octets()).to_vec(),
     }
+}
 
-    /// Checks the gateway's AUTH payload in constant time.
-    pub(crate) fn verify(
-        &self,
-        input: &SignedOctetsInput<'_>,
-        auth: &AuthRepr,
-    ) -> Result<(), AuthFailure> {
-        match self {
-            Self::Psk(psk) => {
-                if auth.method != AuthMethod::SHARED_KEY_MIC {
-                    return Err(AuthFailure::UnexpectedMethod(auth.method.0));
-                }
-                let expected = psk_auth(input.prf, psk, &input.octets());
-                if bool::from(expected.as_slice().ct_eq(&auth.data)) {
-                    Ok(())
-                } else {
-                    Err(AuthFailure::PeerAuthInvalid)
-                }
-            }
-        }
+/// Checks the gateway's shared-key AUTH payload in constant time; `invalid` is the failure to
+/// report when the MIC does not match.
+pub(crate) fn verify_shared_key(
+    input: &SignedOctetsInput<'_>,
+    key: &[u8],
+    auth: &AuthRepr,
+    invalid: AuthFailure,
+) -> Result<(), AuthFailure> {
+    if auth.method != AuthMethod::SHARED_KEY_MIC {
+        return Err(AuthFailure::UnexpectedMethod(auth.method.0));
+    }
+    let expected = psk_auth(input.prf, key, &input.octets());
+    if bool::from(expected.as_slice().ct_eq(&auth.data)) {
+        Ok(())
+    } else {
+        Err(invalid)
     }
 }

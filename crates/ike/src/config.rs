@@ -4,26 +4,88 @@
 use core::fmt;
 use core::time::Duration;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use ipsec_types::{DhGroup, EncrAlgorithm, IntegAlgorithm, PrfAlgorithm, TrafficSelector};
 use zeroize::Zeroizing;
 
+use crate::cert::{ClientCredential, GatewayIdentity, TrustStore};
+use crate::eap::EapMethod;
 use crate::wire::Identity;
 
-/// How we prove who we are (and check who the gateway is). An enum so that certificates and EAP
-/// can join later without touching the exchange logic.
+/// How we prove who we are (and check who the gateway is).
 #[derive(Clone)]
 pub enum AuthConfig {
     /// A pre-shared key (AUTH method 2, RFC 7296 §2.15), used in both directions.
     Psk(Zeroizing<Vec<u8>>),
+    /// EAP (RFC 7296 §2.16): the gateway proves itself with its certificate (checked against
+    /// `server` before any EAP method challenge is answered), we with an EAP method; both final
+    /// AUTH payloads are then keyed with the method's MSK.
+    Eap {
+        /// What we answer to EAP-Identity (normally the user name).
+        identity: String,
+        /// The EAP method and its credentials.
+        method: EapMethod,
+        /// How the gateway's certificate is checked.
+        server: ServerAuth,
+    },
+    /// Certificates both ways (RFC 7296 §2.15, RFC 7427 signatures): the gateway's checked
+    /// against `server`, ours sent with our chain and signed with its private key.
+    Certificate {
+        /// Our certificate chain and private key.
+        credential: Arc<ClientCredential>,
+        /// Sign with RSASSA-PSS rather than PKCS#1 v1.5 when our key is RSA.
+        rsa_pss: bool,
+        /// How the gateway's certificate is checked.
+        server: ServerAuth,
+    },
 }
 
 impl fmt::Debug for AuthConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Psk(_) => f.write_str("Psk(<redacted>)"),
+            Self::Eap {
+                identity,
+                method,
+                server,
+            } => f
+                .debug_struct("Eap")
+                .field("identity", identity)
+                .field("method", method)
+                .field("server", server)
+                .finish(),
+            Self::Certificate {
+                credential,
+                rsa_pss,
+                server,
+            } => f
+                .debug_struct("Certificate")
+                .field("credential", credential)
+                .field("rsa_pss", rsa_pss)
+                .field("server", server)
+                .finish(),
         }
     }
+}
+
+/// How the gateway's certificate is checked ([`crate::cert::verify_server`]).
+#[derive(Debug, Clone)]
+pub struct ServerAuth {
+    /// The CAs the gateway's chain must lead to. With a profile store, our first IKE_AUTH
+    /// request also carries a CERTREQ naming them.
+    pub trust: Arc<TrustStore>,
+    /// The name the gateway's certificate must carry: the profile's remote identity, else the
+    /// gateway's host name or address.
+    pub expected_identity: GatewayIdentity,
+    /// Send a CERTREQ naming the profile's CAs in the first IKE_AUTH request (many gateways
+    /// send their certificate only when asked).
+    pub request_certificates: bool,
+    /// The wall-clock time certificate validity is checked at. The initiator has no clock of
+    /// its own: set this to `SystemTime::now()` when creating the initiator (the check happens
+    /// within seconds of that).
+    pub wall_clock: SystemTime,
 }
 
 /// One IKE SA proposal: any combination of the listed algorithms is acceptable.

@@ -151,9 +151,26 @@ pub enum AuthFailure {
     PeerAuthInvalid,
     /// The gateway used an authentication method we did not configure.
     #[error(
-        "the VPN gateway authenticated with method {0}, but the profile expects a pre-shared key"
+        "the VPN gateway authenticated with AUTH method {0}, which does not fit the profile's authentication"
     )]
     UnexpectedMethod(u8),
+    /// The gateway's certificate or signature did not check out.
+    #[error("{0}")]
+    Certificate(#[from] crate::cert::CertError),
+    /// The EAP server ended the login with EAP-Failure.
+    #[error("{0}")]
+    EapRejected(String),
+    /// The gateway answered our EAP login with AUTHENTICATION_FAILED.
+    #[error("the VPN gateway rejected the user name or password")]
+    CredentialsRejected,
+    /// The EAP conversation broke down (see the message).
+    #[error("{0}")]
+    Eap(#[from] crate::eap::EapError),
+    /// The gateway's final AUTH after EAP was not keyed with the EAP session key.
+    #[error(
+        "the VPN gateway's final authentication does not match the EAP login; someone may be impersonating the gateway"
+    )]
+    EapAuthInvalid,
     /// The gateway's identity was not the one configured.
     #[error("the VPN gateway identified itself as {got}, but the profile expects {expected}")]
     PeerIdMismatch {

@@ -1,11 +1,17 @@
-//! The sans-IO IKEv2 initiator: IKE_SA_INIT, IKE_AUTH with a pre-shared key and one CHILD_SA,
+//! The sans-IO IKEv2 initiator: IKE_SA_INIT, IKE_AUTH (a pre-shared key, or EAP after the
+//! gateway proved itself with its certificate, RFC 7296 §2.16) and one CHILD_SA,
 //! then answering the gateway's requests until the SA is closed: INFORMATIONAL (liveness
 //! checks, Delete of the IKE SA or of CHILD_SAs) and CREATE_CHILD_SA rekeys of our CHILD_SA
 //! and of the IKE SA (after which we are the original *responder* of the new IKE SA, and the
 //! old one lingers only to answer the gateway's Delete of it).
 //! [`Initiator::send_liveness_check`] asks whether the gateway is alive.
-//! Not yet: our own rekeys, additional CHILD_SAs, MOBIKE, EAP and
-//! certificates, sending fragmented messages (received fragments are reassembled).
+//! Not yet: our own rekeys, additional CHILD_SAs, MOBIKE, client certificates, sending
+//! fragmented messages (received fragments are reassembled).
+//!
+//! EAP order of trust: the gateway's certificate chain, identity and AUTH signature are all
+//! verified on the first IKE_AUTH response before the EAP client is told the server is
+//! authenticated; only then may it answer a method challenge (e.g. MSCHAPv2's, which an impostor
+//! could crack offline).
 //!
 //! Driving it (the order of calls, like quinn-proto's `Connection`):
 //! 1. [`Initiator::new`] queues the first IKE_SA_INIT request.
@@ -26,12 +32,14 @@ use std::time::Instant;
 use ipsec_types::{ChildSaKeys, DhGroup, EspSuite, IkeSpi, Role, Spi, TrafficSelector};
 use zeroize::Zeroizing;
 
-use crate::auth::SignedOctetsInput;
-use crate::config::InitiatorConfig;
+use crate::auth::{SignedOctetsInput, build_shared_key, verify_shared_key};
+use crate::cert::{self, CERT_ENCODING_X509_SIGNATURE, HashAlgorithm};
+use crate::config::{AuthConfig, InitiatorConfig, ServerAuth};
 use crate::crypto::{
     CryptoError, IkeSaKeys, IkeSuite, KeyExchange, Random, SkCipher, child_sa_keymat,
 };
-use crate::error::{Error, PeerIncompatible, PeerMisbehaved};
+use crate::eap::{EapClient, EapStep};
+use crate::error::{AuthFailure, Error, PeerIncompatible, PeerMisbehaved};
 use crate::exchange::{
     NON_ESP_MARKER, Path, RequestMatch, ResponseMatch, TaskManager, TimerOutcome, Transmit,
 };
@@ -39,9 +47,10 @@ use crate::nat::{NatState, endpoint_hash as nat_detection_hash};
 use crate::proposal;
 use crate::reassembly::Reassembly;
 use crate::wire::{
-    CfgType, ConfigAttribute, CpRepr, DeleteRepr, ExchangeType, Flags, HeaderRepr, IdRepr,
-    Identity, IkeHeader, KeRepr, Message, NonceRepr, NotifyRepr, NotifyType, Payload, PayloadType,
-    ProtocolId, SaRepr, TsRepr, emit_encrypted, parse_payload_chain, rules,
+    AuthMethod, AuthRepr, CertEncoding, CertRepr, CfgType, ConfigAttribute, CpRepr, DeleteRepr,
+    EapRepr, ExchangeType, Flags, HeaderRepr, IdRepr, Identity, IkeHeader, KeRepr, Message,
+    NonceRepr, NotifyRepr, NotifyType, Payload, PayloadType, ProtocolId, SaRepr, TsRepr,
+    emit_encrypted, parse_payload_chain, rules,
 };
 
 /// Length of our nonces (RFC 7296 §2.10: at least half the PRF key size; 32 covers SHA2-512's
@@ -51,6 +60,9 @@ const NONCE_LEN: usize = 32;
 const NAT_T_PORT: u16 = 4500;
 /// RFC 7427 hash algorithm IDs we accept for signatures: SHA2-256, SHA2-384, SHA2-512.
 const SIGNATURE_HASHES: [u16; 3] = [2, 3, 4];
+/// Most EAP messages we answer in one login: EAP-TLS with a long chain in 1 KiB fragments
+/// needs a few dozen; a gateway that never ends the conversation is cut off.
+const MAX_EAP_ROUNDS: u32 = 100;
 /// Longest COOKIE we echo (RFC 7296 §2.6: 1 to 64 bytes).
 const MAX_COOKIE_LEN: usize = 64;
 
@@ -267,10 +279,30 @@ struct OldIkeSa {
 struct Auth {
     ni: Vec<u8>,
     nr: Vec<u8>,
+    /// Our IKE_SA_INIT request (InitiatorSignedOctets).
+    request: Vec<u8>,
+    /// The gateway's IKE_SA_INIT response (ResponderSignedOctets).
     response: Vec<u8>,
     offered_esp: SaRepr,
     inbound_spi: Spi,
     nat: NatState,
+    /// The RFC 7427 hashes the gateway announced in IKE_SA_INIT, if it did.
+    peer_hashes: Option<Vec<HashAlgorithm>>,
+    /// The EAP conversation, with EAP authentication.
+    eap: Option<Box<EapRounds>>,
+}
+
+/// IKE_AUTH with EAP (RFC 7296 §2.16) takes several rounds: the gateway's certificate and AUTH
+/// come first, then EAP messages, then both sides' AUTH keyed with the MSK.
+struct EapRounds {
+    client: EapClient,
+    /// The gateway's identity and IDr payload body, once its certificate and AUTH verified.
+    gateway: Option<(Identity, Vec<u8>)>,
+    /// Once EAP succeeded and our final AUTH is out: the key of the gateway's final AUTH (the
+    /// MSK, or SK_pr for methods without one).
+    gateway_auth_key: Option<Zeroizing<Vec<u8>>>,
+    /// EAP messages handled so far.
+    rounds: u32,
 }
 
 /// One CHILD_SA by its SPIs.
@@ -365,9 +397,16 @@ impl Initiator {
         if config.ts_local.is_empty() || config.ts_remote.is_empty() {
             return Err(Error::InvalidConfig("traffic selectors must not be empty"));
         }
-        let crate::config::AuthConfig::Psk(psk) = &config.auth;
-        if psk.is_empty() {
-            return Err(Error::InvalidConfig("the pre-shared key is empty"));
+        match &config.auth {
+            AuthConfig::Psk(psk) if psk.is_empty() => {
+                return Err(Error::InvalidConfig("the pre-shared key is empty"));
+            }
+            AuthConfig::Eap { identity, .. } if identity.is_empty() => {
+                return Err(Error::InvalidConfig(
+                    "the EAP identity (user name) is empty",
+                ));
+            }
+            _ => {}
         }
         let mut spi = random_bytes::<8>(rng.as_mut())?;
         // A non-zero first word keeps our messages distinguishable from the non-ESP marker.
@@ -785,15 +824,31 @@ impl Initiator {
         let inbound_spi =
             Spi::from_random(u32::from_be_bytes(random_bytes::<4>(self.rng.as_mut())?));
         let offered_esp = proposal::esp_sa_payload(&self.config.esp_proposals, inbound_spi.get());
+        let peer_hashes = notify(&msg.payloads, NotifyType::SIGNATURE_HASH_ALGORITHMS)
+            .and_then(|n| cert::parse_signature_hash_algorithms(&n.data).ok());
+        let eap = match &self.config.auth {
+            AuthConfig::Psk(_) | AuthConfig::Certificate { .. } => None,
+            AuthConfig::Eap {
+                identity, method, ..
+            } => Some(Box::new(EapRounds {
+                client: EapClient::new(identity, method.clone()),
+                gateway: None,
+                gateway_auth_key: None,
+                rounds: 0,
+            })),
+        };
         let auth = Auth {
             ni,
             nr: nr.nonce.clone(),
+            request,
             response: data.to_vec(),
             offered_esp,
             inbound_spi,
             nat,
+            peer_hashes,
+            eap,
         };
-        let inner = self.build_ike_auth(&auth, &request)?;
+        let inner = self.build_ike_auth(&auth)?;
         let (bytes, path) = self.encrypt_request(ExchangeType::IKE_AUTH, &inner)?;
         self.tasks
             .send_request(now, ExchangeType::IKE_AUTH, &bytes, path);
@@ -817,20 +872,71 @@ impl Initiator {
 
     // ---- IKE_AUTH ----
 
-    fn build_ike_auth(&self, auth: &Auth, sa_init_request: &[u8]) -> Result<Vec<Payload>, Error> {
+    fn build_ike_auth(&self, auth: &Auth) -> Result<Vec<Payload>, Error> {
         let ike_sa = self
             .ike_sa
             .as_ref()
             .ok_or(Error::Internal("no IKE SA keys"))?;
         let idi = self.config.local_id.to_repr();
-        let auth_payload = self.config.auth.build(&SignedOctetsInput {
-            prf: ike_sa.keys.suite.prf,
-            sk_p: &ike_sa.keys.sk_pi,
-            message: sa_init_request,
-            peer_nonce: &auth.nr,
-            id_body: &idi.to_body(),
-        });
+        // With EAP our AUTH comes last, keyed with the MSK; its absence here asks for EAP.
+        let mut certificates = Vec::new();
+        let (auth_payload, certificate_request) = match &self.config.auth {
+            AuthConfig::Psk(psk) => {
+                let input = SignedOctetsInput {
+                    prf: ike_sa.keys.suite.prf,
+                    sk_p: &ike_sa.keys.sk_pi,
+                    message: &auth.request,
+                    peer_nonce: &auth.nr,
+                    id_body: &idi.to_body(),
+                };
+                (Some(build_shared_key(&input, psk)), Vec::new())
+            }
+            AuthConfig::Eap { server, .. } if server.request_certificates => {
+                (None, server.trust.certificate_request_data())
+            }
+            AuthConfig::Eap { .. } => (None, Vec::new()),
+            AuthConfig::Certificate {
+                credential,
+                rsa_pss,
+                server,
+            } => {
+                let octets = SignedOctetsInput {
+                    prf: ike_sa.keys.suite.prf,
+                    sk_p: &ike_sa.keys.sk_pi,
+                    message: &auth.request,
+                    peer_nonce: &auth.nr,
+                    id_body: &idi.to_body(),
+                }
+                .octets();
+                let signed = credential
+                    .sign_auth(auth.peer_hashes.as_deref(), *rsa_pss, &octets)
+                    .map_err(AuthFailure::from)?;
+                certificates.extend(credential.certificates().map(|der| {
+                    Payload::Cert(CertRepr {
+                        encoding: CertEncoding(CERT_ENCODING_X509_SIGNATURE),
+                        data: der.to_vec(),
+                    })
+                }));
+                let auth_payload = AuthRepr {
+                    method: AuthMethod(signed.method),
+                    data: signed.data,
+                };
+                let request = if server.request_certificates {
+                    server.trust.certificate_request_data()
+                } else {
+                    Vec::new()
+                };
+                (Some(auth_payload), request)
+            }
+        };
         let mut inner = vec![Payload::IdI(idi)];
+        inner.extend(certificates);
+        if !certificate_request.is_empty() {
+            inner.push(Payload::CertReq(CertRepr {
+                encoding: CertEncoding(CERT_ENCODING_X509_SIGNATURE),
+                data: certificate_request,
+            }));
+        }
         if self.config.initial_contact {
             inner.push(Payload::Notify(NotifyRepr::new(
                 NotifyType::INITIAL_CONTACT,
@@ -840,7 +946,7 @@ impl Initiator {
         if let Some(remote_id) = &self.config.remote_id {
             inner.push(Payload::IdR(remote_id.to_repr()));
         }
-        inner.push(Payload::Auth(auth_payload));
+        inner.extend(auth_payload.map(Payload::Auth));
         let request = self.config.config_request;
         if request.any() {
             let mut attributes = Vec::new();
@@ -876,11 +982,30 @@ impl Initiator {
 
     fn on_ike_auth_response(
         &mut self,
+        now: Instant,
         header: &HeaderRepr,
         inner: &[Payload],
     ) -> Result<(), Error> {
         let exchange = ExchangeType::IKE_AUTH;
         rules::check_inner(header, inner).map_err(PeerMisbehaved::from)?;
+        let psk = match &self.config.auth {
+            AuthConfig::Psk(psk) => psk,
+            AuthConfig::Eap { .. } => return self.on_eap_auth_response(now, inner),
+            AuthConfig::Certificate { server, .. } => {
+                let (State::Auth(auth), Some(ike_sa)) = (&self.state, self.ike_sa.as_ref()) else {
+                    return Ok(());
+                };
+                let (remote_id, _) = verify_gateway_certificate(
+                    server,
+                    self.config.remote_id.as_ref(),
+                    ike_sa,
+                    (&auth.response, &auth.ni),
+                    inner,
+                    |n| Error::from_notify(exchange, n, false),
+                )?;
+                return self.establish_child(inner, remote_id);
+            }
+        };
         let State::Auth(auth) = &self.state else {
             return Ok(());
         };
@@ -912,7 +1037,7 @@ impl Initiator {
                 _ => None,
             })
             .ok_or_else(|| missing(PayloadType::IDR))?;
-        self.config.auth.verify(
+        verify_shared_key(
             &SignedOctetsInput {
                 prf: ike_sa.keys.suite.prf,
                 sk_p: &ike_sa.keys.sk_pr,
@@ -920,20 +1045,169 @@ impl Initiator {
                 peer_nonce: &auth.ni,
                 id_body: &idr.to_body(),
             },
+            psk,
             auth_payload,
+            AuthFailure::PeerAuthInvalid,
         )?;
         let remote_id = Identity::from_repr(idr);
+        self.check_remote_id(&remote_id)?;
+        self.establish_child(inner, remote_id)
+    }
+
+    /// The gateway's identity must be the configured one, if any.
+    fn check_remote_id(&self, remote_id: &Identity) -> Result<(), Error> {
         if let Some(expected) = &self.config.remote_id
-            && *expected != remote_id
+            && expected != remote_id
         {
-            return Err(crate::error::AuthFailure::PeerIdMismatch {
+            return Err(AuthFailure::PeerIdMismatch {
                 expected: expected.to_string(),
                 got: remote_id.to_string(),
             }
             .into());
         }
+        Ok(())
+    }
 
-        // The IKE SA is authenticated; now the CHILD_SA.
+    /// One IKE_AUTH response of an EAP login (RFC 7296 §2.16): first the gateway's
+    /// certificate, AUTH and first EAP request; then EAP requests; then, after our MSK-keyed
+    /// AUTH, the gateway's MSK-keyed AUTH with the CHILD_SA.
+    fn on_eap_auth_response(&mut self, now: Instant, inner: &[Payload]) -> Result<(), Error> {
+        let exchange = ExchangeType::IKE_AUTH;
+        let missing = |ty| {
+            Error::from(PeerMisbehaved::PayloadRules(rules::RuleViolation::Missing(
+                exchange, ty,
+            )))
+        };
+        // AUTHENTICATION_FAILED in an EAP login means the user's credentials were refused.
+        let refused = |n: NotifyType| {
+            if n == NotifyType::AUTHENTICATION_FAILED {
+                AuthFailure::CredentialsRejected.into()
+            } else {
+                Error::from_notify(exchange, n, false)
+            }
+        };
+        let auth_payload = inner.iter().find_map(|p| match p {
+            Payload::Auth(a) => Some(a),
+            _ => None,
+        });
+        let eap_payload = inner.iter().find_map(|p| match p {
+            Payload::Eap(e) => Some(e),
+            _ => None,
+        });
+        let Self {
+            state,
+            ike_sa,
+            rng,
+            config,
+            ..
+        } = self;
+        let AuthConfig::Eap { server, .. } = &config.auth else {
+            return Err(Error::Internal("EAP round without EAP configured"));
+        };
+        let (State::Auth(auth), Some(ike_sa)) = (state, ike_sa.as_ref()) else {
+            return Ok(());
+        };
+        let Some(eap) = auth.eap.as_mut() else {
+            return Err(Error::Internal("EAP round without EAP state"));
+        };
+
+        if let Some(theirs) = &eap.gateway_auth_key {
+            // The last round: the gateway's AUTH, keyed like ours, and the CHILD_SA.
+            let Some(auth_payload) = auth_payload else {
+                return Err(first_error(inner).map_or_else(|| missing(PayloadType::AUTH), refused));
+            };
+            let (remote_id, idr_body) = eap.gateway.clone().ok_or(Error::Internal(
+                "EAP finished before the gateway was verified",
+            ))?;
+            verify_shared_key(
+                &SignedOctetsInput {
+                    prf: ike_sa.keys.suite.prf,
+                    sk_p: &ike_sa.keys.sk_pr,
+                    message: &auth.response,
+                    peer_nonce: &auth.ni,
+                    id_body: &idr_body,
+                },
+                theirs,
+                auth_payload,
+                AuthFailure::EapAuthInvalid,
+            )?;
+            return self.establish_child(inner, remote_id);
+        }
+
+        if eap.gateway.is_none() {
+            // The first answer: the gateway proves itself with its certificate before the EAP
+            // client may answer any method challenge (the password must not reach an impostor).
+            let gateway = verify_gateway_certificate(
+                server,
+                config.remote_id.as_ref(),
+                ike_sa,
+                (&auth.response, &auth.ni),
+                inner,
+                refused,
+            )?;
+            eap.gateway = Some(gateway);
+            eap.client.server_authenticated();
+        }
+
+        let Some(eap_payload) = eap_payload else {
+            return Err(first_error(inner).map_or_else(|| missing(PayloadType::EAP), refused));
+        };
+        eap.rounds += 1;
+        if eap.rounds > MAX_EAP_ROUNDS {
+            return Err(AuthFailure::Eap(crate::eap::EapError::Unexpected(
+                "the server never ended the EAP conversation",
+            ))
+            .into());
+        }
+        let step = eap
+            .client
+            .handle(&eap_payload.message, rng.as_mut())
+            .map_err(AuthFailure::from)?;
+        let request = match step {
+            EapStep::Respond(message) => vec![Payload::Eap(EapRepr { message })],
+            EapStep::Success { msk } => {
+                // RFC 7296 §2.16: the MSK keys both AUTH payloads; without one, SK_pi/SK_pr.
+                let (ours, theirs) = match msk {
+                    Some(msk) => (msk.clone(), msk),
+                    None => (
+                        Zeroizing::new(ike_sa.keys.sk_pi.to_vec()),
+                        Zeroizing::new(ike_sa.keys.sk_pr.to_vec()),
+                    ),
+                };
+                let idi_body = config.local_id.to_repr().to_body();
+                let our_auth = build_shared_key(
+                    &SignedOctetsInput {
+                        prf: ike_sa.keys.suite.prf,
+                        sk_p: &ike_sa.keys.sk_pi,
+                        message: &auth.request,
+                        peer_nonce: &auth.nr,
+                        id_body: &idi_body,
+                    },
+                    &ours,
+                );
+                eap.gateway_auth_key = Some(theirs);
+                vec![Payload::Auth(our_auth)]
+            }
+            EapStep::Failure(failure) => {
+                return Err(AuthFailure::EapRejected(failure.to_string()).into());
+            }
+        };
+        let (bytes, path) = self.encrypt_request(exchange, &request)?;
+        self.tasks.send_request(now, exchange, &bytes, path);
+        Ok(())
+    }
+
+    /// The IKE SA is authenticated: the CHILD_SA from the last IKE_AUTH response.
+    fn establish_child(&mut self, inner: &[Payload], remote_id: Identity) -> Result<(), Error> {
+        let exchange = ExchangeType::IKE_AUTH;
+        let missing = |ty| {
+            Error::from(PeerMisbehaved::PayloadRules(rules::RuleViolation::Missing(
+                exchange, ty,
+            )))
+        };
+        let (State::Auth(auth), Some(ike_sa)) = (&self.state, self.ike_sa.as_ref()) else {
+            return Err(Error::Internal("CHILD_SA outside IKE_AUTH"));
+        };
         if let Some(error) = first_error(inner) {
             return Err(Error::from_notify(exchange, error, true));
         }
@@ -1047,7 +1321,9 @@ impl Initiator {
             );
         }
         match (&self.state, exchange) {
-            (State::Auth(_), ExchangeType::IKE_AUTH) => self.on_ike_auth_response(&header, &inner),
+            (State::Auth(_), ExchangeType::IKE_AUTH) => {
+                self.on_ike_auth_response(now, &header, &inner)
+            }
             (State::Closing, _) => {
                 self.finish(CloseReason::Closed);
                 Ok(())
@@ -1482,6 +1758,79 @@ impl ChildTemplate {
             remote_id: self.remote_id.clone(),
         }
     }
+}
+
+/// Checks the gateway's IKE_AUTH answer signed with its certificate: the chain against
+/// `server` (trust, validity, usage, name), the AUTH signature over ResponderSignedOctets, and
+/// IDr against `configured_id`. Returns the gateway's identity and IDr body. `refused` maps an
+/// error notify sent instead of AUTH.
+fn verify_gateway_certificate(
+    server: &ServerAuth,
+    configured_id: Option<&Identity>,
+    ike_sa: &IkeSa,
+    (sa_init_response, ni): (&[u8], &[u8]),
+    inner: &[Payload],
+    refused: impl Fn(NotifyType) -> Error,
+) -> Result<(Identity, Vec<u8>), Error> {
+    let missing = |ty| {
+        Error::from(PeerMisbehaved::PayloadRules(rules::RuleViolation::Missing(
+            ExchangeType::IKE_AUTH,
+            ty,
+        )))
+    };
+    let auth_payload = inner.iter().find_map(|p| match p {
+        Payload::Auth(a) => Some(a),
+        _ => None,
+    });
+    let Some(auth_payload) = auth_payload else {
+        return Err(first_error(inner).map_or_else(|| missing(PayloadType::AUTH), refused));
+    };
+    let idr: &IdRepr = inner
+        .iter()
+        .find_map(|p| match p {
+            Payload::IdR(id) => Some(id),
+            _ => None,
+        })
+        .ok_or_else(|| missing(PayloadType::IDR))?;
+    let chain: Vec<&[u8]> = inner
+        .iter()
+        .filter_map(|p| match p {
+            Payload::Cert(c) if c.encoding == CertEncoding(CERT_ENCODING_X509_SIGNATURE) => {
+                Some(c.data.as_slice())
+            }
+            _ => None,
+        })
+        .collect();
+    let verified = cert::verify_server(
+        &chain,
+        &server.trust,
+        server.wall_clock,
+        &server.expected_identity,
+    )
+    .map_err(AuthFailure::from)?;
+    let id_body = idr.to_body();
+    let octets = SignedOctetsInput {
+        prf: ike_sa.keys.suite.prf,
+        sk_p: &ike_sa.keys.sk_pr,
+        message: sa_init_response,
+        peer_nonce: ni,
+        id_body: &id_body,
+    }
+    .octets();
+    verified
+        .verify_auth(auth_payload.method.0, &auth_payload.data, &octets)
+        .map_err(AuthFailure::from)?;
+    let remote_id = Identity::from_repr(idr);
+    if let Some(expected) = configured_id
+        && *expected != remote_id
+    {
+        return Err(AuthFailure::PeerIdMismatch {
+            expected: expected.to_string(),
+            got: remote_id.to_string(),
+        }
+        .into());
+    }
+    Ok((remote_id, id_body))
 }
 
 /// Every selector the gateway returned must lie inside one we proposed (RFC 7296 §2.9).

@@ -75,6 +75,7 @@ pub mod wire;
 
 pub use config::{
     AuthConfig, ConfigRequest, EspProposal, IkeProposal, InitiatorConfig, RetransmitConfig,
+    ServerAuth,
 };
 pub use error::{AuthFailure, Error, PeerIncompatible, PeerMisbehaved};
 pub use exchange::{NON_ESP_MARKER, Transmit};

@@ -258,6 +258,29 @@ impl TrustStore {
     pub fn is_empty(&self) -> bool {
         self.anchors.is_empty()
     }
+
+    /// The CERTREQ payload data for these CAs (RFC 7296 §3.7, encoding
+    /// [`CERT_ENCODING_X509_SIGNATURE`]): the concatenated SHA-1 hashes of each CA's
+    /// SubjectPublicKeyInfo. Empty for the system store (too many CAs to list usefully).
+    #[must_use]
+    pub fn certificate_request_data(&self) -> Vec<u8> {
+        if self.source == TrustSource::System {
+            return Vec::new();
+        }
+        let mut out = Vec::with_capacity(self.anchors.len() * 20);
+        for anchor in &self.anchors {
+            // webpki keeps the SPKI's contents; the hash covers the whole DER SEQUENCE.
+            let mut spki = Vec::new();
+            der::write_tlv(
+                &mut spki,
+                der::tag::SEQUENCE,
+                &anchor.subject_public_key_info,
+            );
+            let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &spki);
+            out.extend_from_slice(digest.as_ref());
+        }
+        out
+    }
 }
 
 /// The identity the gateway's certificate must carry: the responder's IDr or the profile's
@@ -524,7 +547,9 @@ pub fn verify_server(
 fn chain_error(e: webpki::Error, source: TrustSource) -> CertError {
     use webpki::Error as W;
     match e {
-        W::UnknownIssuer => match source {
+        // A CA of the right name whose key did not sign the chain is not the profile's CA
+        // (an impostor may copy the name).
+        W::UnknownIssuer | W::InvalidSignatureForPublicKey => match source {
             TrustSource::Profile => CertError::NotSignedByProfileCa,
             TrustSource::System => CertError::NotSignedBySystemCa,
         },

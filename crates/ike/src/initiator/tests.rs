@@ -71,6 +71,8 @@ struct ResponderConfig {
     fragment_auth_response: Option<usize>,
     /// Deliver fragments in reverse order.
     reverse_fragments: bool,
+    /// Authenticate with a certificate and run EAP-MSCHAPv2 instead of using the PSK.
+    eap: Option<Box<eap::EapGateway>>,
 }
 
 impl Default for ResponderConfig {
@@ -89,6 +91,7 @@ impl Default for ResponderConfig {
             client_seen_as: None,
             fragment_auth_response: None,
             reverse_fragments: false,
+            eap: None,
         }
     }
 }
@@ -370,6 +373,7 @@ impl Responder {
         let inner = self.open(data, msg);
         let id = msg.header.message_id;
         let reply = match msg.header.exchange_type {
+            ExchangeType::IKE_AUTH if self.cfg.eap.is_some() => self.on_eap_auth(&inner),
             ExchangeType::IKE_AUTH => self.on_ike_auth(&inner),
             _ => vec![],
         };
@@ -1858,4 +1862,362 @@ fn liveness_checks_are_answered_or_time_out() {
             attempts: 6
         }
     );
+}
+
+// ---- EAP: a gateway with a certificate running EAP-MSCHAPv2 ----
+
+mod eap {
+    use std::time::SystemTime;
+
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose, SanType,
+    };
+
+    use super::*;
+    use crate::cert::{CertError, ClientCredential, GatewayIdentity, HashAlgorithm, TrustStore};
+    use crate::config::ServerAuth;
+    use crate::eap::mschapv2;
+    use crate::eap::{EapCode, EapError, EapMethod, EapPacket, EapType};
+    use crate::wire::CertEncoding;
+
+    const GATEWAY_NAME: &str = "gw.example.net";
+    const PASSWORD: &str = "clientPass";
+    const AUTH_CHALLENGE: [u8; 16] = [7; 16];
+
+    /// How the scripted EAP server behaves.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(super) enum Script {
+        Honest,
+        /// EAP-Success right after the identity, without any method.
+        EarlySuccess,
+    }
+
+    pub(super) struct EapGateway {
+        credential: ClientCredential,
+        chain: Vec<Vec<u8>>,
+        script: Script,
+        first_request: Vec<Payload>,
+        next_id: u8,
+        msk: Option<Zeroizing<Vec<u8>>>,
+        /// EAP messages received from the initiator.
+        pub(super) eap_responses: usize,
+    }
+
+    pub(super) struct Pki {
+        ca_pem: String,
+        chain: Vec<Vec<u8>>,
+        key_pem: String,
+    }
+
+    /// A CA and a gateway certificate for `name`.
+    pub(super) fn pki(name: &str) -> Pki {
+        pki_from(name, "Test CA")
+    }
+
+    /// A CA called `ca_name` and a gateway certificate for `name` (ECDSA P-256).
+    pub(super) fn pki_from(name: &str, ca_name: &str) -> Pki {
+        let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(DnType::CommonName, ca_name);
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca, ca_key);
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut leaf = CertificateParams::new(Vec::<String>::new()).unwrap();
+        leaf.distinguished_name.push(DnType::CommonName, name);
+        leaf.subject_alt_names
+            .push(SanType::DnsName(name.try_into().unwrap()));
+        leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let cert = leaf.signed_by(&key, &issuer).unwrap();
+        Pki {
+            ca_pem: ca_cert.pem(),
+            chain: vec![cert.der().to_vec()],
+            key_pem: key.serialize_pem(),
+        }
+    }
+
+    pub(super) fn eap_gateway(pki: &Pki, script: Script) -> Box<EapGateway> {
+        let credential =
+            ClientCredential::from_pem_or_der(&pki.chain[0], pki.key_pem.as_bytes()).unwrap();
+        Box::new(EapGateway {
+            credential,
+            chain: pki.chain.clone(),
+            script,
+            first_request: Vec::new(),
+            next_id: 1,
+            msk: None,
+            eap_responses: 0,
+        })
+    }
+
+    pub(super) fn eap_config(trusted: &Pki, expected: &str, password: &str) -> InitiatorConfig {
+        InitiatorConfig::new(
+            gateway(),
+            Identity::Email("alice@example.com".into()),
+            AuthConfig::Eap {
+                identity: "alice".into(),
+                method: EapMethod::MsChapV2 {
+                    user_name: "alice".into(),
+                    password: Zeroizing::new(password.into()),
+                },
+                server: ServerAuth {
+                    trust: std::sync::Arc::new(
+                        TrustStore::from_ca_certificates(&[trusted.ca_pem.as_bytes()]).unwrap(),
+                    ),
+                    expected_identity: GatewayIdentity::Fqdn(expected.into()),
+                    request_certificates: true,
+                    wall_clock: SystemTime::now(),
+                },
+            },
+        )
+    }
+
+    fn eap_request(id: u8, ty: EapType, data: &[u8]) -> Payload {
+        Payload::Eap(EapRepr {
+            message: EapPacket {
+                code: EapCode::Request,
+                identifier: id,
+                body: Some((ty, data)),
+            }
+            .to_vec()
+            .unwrap(),
+        })
+    }
+
+    fn mschap(id: u8, opcode: u8, payload: &[u8]) -> Payload {
+        let mut data = vec![opcode, 0x42];
+        data.extend_from_slice(&u16::try_from(4 + payload.len()).unwrap().to_be_bytes());
+        data.extend_from_slice(payload);
+        eap_request(id, EapType::MSCHAPV2, &data)
+    }
+
+    impl Responder {
+        pub(super) fn eap(&self) -> &EapGateway {
+            self.cfg.eap.as_deref().unwrap()
+        }
+
+        pub(super) fn on_eap_auth(&mut self, inner: &[Payload]) -> Vec<Payload> {
+            let find_eap = inner.iter().find_map(|p| match p {
+                Payload::Eap(e) => Some(e.message.clone()),
+                _ => None,
+            });
+            let final_auth = inner.iter().find_map(|p| match p {
+                Payload::Auth(a) => Some(a.clone()),
+                _ => None,
+            });
+            if let Some(auth) = final_auth {
+                // Our PSK machinery with the MSK as the key (RFC 7296 §2.16).
+                let gw = self.cfg.eap.as_mut().unwrap();
+                let mut combined = gw.first_request.clone();
+                combined.push(Payload::Auth(auth));
+                self.cfg.psk = gw.msk.as_ref().unwrap().to_vec();
+                return self.on_ike_auth(&combined);
+            }
+            let Some(message) = find_eap else {
+                return self.first_eap_round(inner);
+            };
+            let gw = self.cfg.eap.as_mut().unwrap();
+            gw.eap_responses += 1;
+            let packet = EapPacket::parse(&message).unwrap();
+            assert_eq!(packet.code, EapCode::Response);
+            let (ty, data) = packet.body.unwrap();
+            let id = gw.next_id;
+            gw.next_id += 1;
+            let reply = match (ty, data.first()) {
+                (EapType::IDENTITY, _) if gw.script == Script::EarlySuccess => {
+                    Payload::Eap(EapRepr {
+                        message: vec![3, id, 0, 4],
+                    })
+                }
+                (EapType::IDENTITY, _) => {
+                    let mut payload = vec![16];
+                    payload.extend_from_slice(&AUTH_CHALLENGE);
+                    payload.extend_from_slice(b"gw");
+                    mschap(id, 1, &payload)
+                }
+                (EapType::MSCHAPV2, Some(2)) => {
+                    let peer: [u8; 16] = data[5..21].try_into().unwrap();
+                    let nt: [u8; 24] = data[29..53].try_into().unwrap();
+                    let name = std::str::from_utf8(&data[54..]).unwrap();
+                    let good =
+                        mschapv2::generate_nt_response(&AUTH_CHALLENGE, &peer, name, PASSWORD)
+                            .unwrap();
+                    if good == nt {
+                        let auth = mschapv2::authenticator_response(
+                            PASSWORD,
+                            &nt,
+                            &peer,
+                            &AUTH_CHALLENGE,
+                            name,
+                        )
+                        .unwrap();
+                        gw.msk = Some(mschapv2::msk(PASSWORD, &nt).unwrap());
+                        let text = format!("S={} M=welcome", hex::encode_upper(auth));
+                        mschap(id, 3, text.as_bytes())
+                    } else {
+                        mschap(
+                            id,
+                            4,
+                            b"E=691 R=0 C=00000000000000000000000000000000 V=3 M=bad",
+                        )
+                    }
+                }
+                (EapType::MSCHAPV2, Some(3)) => Payload::Eap(EapRepr {
+                    message: vec![3, id, 0, 4],
+                }),
+                (EapType::MSCHAPV2, Some(4)) => {
+                    return vec![
+                        Payload::Eap(EapRepr {
+                            message: vec![4, id, 0, 4],
+                        }),
+                        Payload::Notify(NotifyRepr::new(NotifyType::AUTHENTICATION_FAILED, vec![])),
+                    ];
+                }
+                other => panic!("unexpected EAP response {other:?}"),
+            };
+            vec![reply]
+        }
+
+        /// The first IKE_AUTH request (no AUTH: EAP): IDr, CERT, AUTH signed with the
+        /// gateway's key, and EAP-Identity.
+        fn first_eap_round(&mut self, inner: &[Payload]) -> Vec<Payload> {
+            assert!(!ike_auth_ok(inner), "an EAP client sends no AUTH first");
+            let sa = self.sa.as_ref().unwrap();
+            let prf = sa.keys.suite.prf;
+            let idr = Identity::Fqdn(GATEWAY_NAME.into()).to_repr();
+            let octets = signed_octets(prf, &sa.keys.sk_pr, &sa.response, &sa.ni, &idr.to_body());
+            let gw = self.cfg.eap.as_mut().unwrap();
+            gw.first_request = inner.to_vec();
+            let signed = gw
+                .credential
+                .sign_auth(Some(&[HashAlgorithm::SHA2_256]), false, &octets)
+                .unwrap();
+            let mut out = vec![Payload::IdR(idr)];
+            out.extend(gw.chain.iter().map(|der| {
+                Payload::Cert(CertRepr {
+                    encoding: CertEncoding(CERT_ENCODING_X509_SIGNATURE),
+                    data: der.clone(),
+                })
+            }));
+            out.push(Payload::Auth(AuthRepr {
+                method: AuthMethod(signed.method),
+                data: signed.data,
+            }));
+            let id = gw.next_id;
+            gw.next_id += 1;
+            out.push(eap_request(id, EapType::IDENTITY, &[]));
+            out
+        }
+    }
+
+    fn eap_net(trusted: &Pki, served: &Pki, expected: &str, password: &str, script: Script) -> Net {
+        let mut net = Net::new(
+            eap_config(trusted, expected, password),
+            ResponderConfig {
+                eap: Some(eap_gateway(served, script)),
+                ..ResponderConfig::default()
+            },
+        );
+        net.run();
+        net
+    }
+
+    #[test]
+    fn eap_mschapv2_after_the_gateway_certificate() {
+        let pki = pki(GATEWAY_NAME);
+        let net = eap_net(&pki, &pki, GATEWAY_NAME, PASSWORD, Script::Honest);
+        assert_keys_match(&net);
+        assert_eq!(
+            net.established().remote_id,
+            Identity::Fqdn(GATEWAY_NAME.into())
+        );
+        // Identity, MSCHAPv2 Response, Success acknowledgement.
+        assert_eq!(net.responder.eap().eap_responses, 3);
+        assert_eq!(
+            net.stages(),
+            vec![
+                Stage::SendingIkeSaInit,
+                Stage::Authenticating,
+                Stage::Established
+            ]
+        );
+        // The first IKE_AUTH request asked for the CA with a CERTREQ and carried no AUTH.
+        let first = &net.responder.eap().first_request;
+        assert!(
+            first
+                .iter()
+                .any(|p| matches!(p, Payload::CertReq(c) if c.data.len() == 20))
+        );
+    }
+
+    #[test]
+    fn wrong_password_is_reported() {
+        let pki = pki(GATEWAY_NAME);
+        let net = eap_net(&pki, &pki, GATEWAY_NAME, "wrong", Script::Honest);
+        match net.failure() {
+            Error::AuthenticationFailed(AuthFailure::EapRejected(text)) => {
+                assert!(text.contains("user name or password is wrong"), "{text}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn untrusted_gateway_gets_no_eap_answer() {
+        let trusted = pki(GATEWAY_NAME);
+        let rogue = pki_from(GATEWAY_NAME, "Rogue CA");
+        let net = eap_net(&trusted, &rogue, GATEWAY_NAME, PASSWORD, Script::Honest);
+        assert!(
+            matches!(
+                net.failure(),
+                Error::AuthenticationFailed(AuthFailure::Certificate(
+                    CertError::NotSignedByProfileCa
+                ))
+            ),
+            "{:?}",
+            net.failure()
+        );
+        assert_eq!(net.responder.eap().eap_responses, 0);
+
+        // An impostor CA with the same name as the profile's.
+        let impostor = pki(GATEWAY_NAME);
+        let net = eap_net(&trusted, &impostor, GATEWAY_NAME, PASSWORD, Script::Honest);
+        assert!(
+            matches!(
+                net.failure(),
+                Error::AuthenticationFailed(AuthFailure::Certificate(
+                    CertError::NotSignedByProfileCa
+                ))
+            ),
+            "{:?}",
+            net.failure()
+        );
+        assert_eq!(net.responder.eap().eap_responses, 0);
+    }
+
+    #[test]
+    fn gateway_with_another_name_gets_no_eap_answer() {
+        let pki = pki(GATEWAY_NAME);
+        let net = eap_net(&pki, &pki, "vpn.example.org", PASSWORD, Script::Honest);
+        assert!(matches!(
+            net.failure(),
+            Error::AuthenticationFailed(AuthFailure::Certificate(CertError::NameMismatch { .. }))
+        ));
+        assert_eq!(net.responder.eap().eap_responses, 0);
+    }
+
+    #[test]
+    fn early_eap_success_is_refused() {
+        let pki = pki(GATEWAY_NAME);
+        let net = eap_net(&pki, &pki, GATEWAY_NAME, PASSWORD, Script::EarlySuccess);
+        assert_eq!(
+            *net.failure(),
+            Error::AuthenticationFailed(AuthFailure::Eap(EapError::EarlySuccess))
+        );
+        // Only the identity was sent; no AUTH computed from a missing MSK.
+        assert_eq!(net.responder.eap().eap_responses, 1);
+    }
 }

@@ -3,8 +3,12 @@
 //! network plan once the gateway has answered ([`network_plan`]).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::SystemTime;
 
-use ike::{AuthConfig, ConfigRequest, InitiatorConfig, RetransmitConfig};
+use ike::cert::{GatewayIdentity, TrustStore};
+use ike::eap::EapMethod;
+use ike::{AuthConfig, ConfigRequest, InitiatorConfig, RetransmitConfig, ServerAuth};
 use ipc::{ConnectRequest, ErrorCode, ErrorReply, Failure, FailureKind};
 use ipsec_types::TrafficSelector;
 use profile::{AuthMethod, IdentityKind, Ipv6Policy, Profile};
@@ -14,19 +18,37 @@ use crate::platform::{
     DnsSettings, InterfaceAddress, RoutingMode, TunnelInterface, TunnelNetworkPlan,
 };
 
-/// A connect request that passed every check: a valid PSK profile and its key.
+/// A connect request that passed every check: a valid profile with an authentication method
+/// this helper implements, and its secret.
 pub struct CheckedRequest {
     /// The validated profile.
     pub profile: Profile,
-    /// The pre-shared key; zeroized on drop.
-    psk: Zeroizing<Vec<u8>>,
+    /// How we authenticate; secrets zeroized on drop.
+    credential: Credential,
+}
+
+/// The secrets and trust of one supported authentication method.
+enum Credential {
+    /// The pre-shared key.
+    Psk(Zeroizing<Vec<u8>>),
+    /// EAP-MSCHAPv2 after the gateway's certificate checked out against `trust`.
+    EapMschapv2 {
+        username: String,
+        password: Zeroizing<String>,
+        trust: Arc<TrustStore>,
+    },
 }
 
 impl std::fmt::Debug for CheckedRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let method = match &self.credential {
+            Credential::Psk(_) => "psk",
+            Credential::EapMschapv2 { .. } => "eap-mschapv2",
+        };
         f.debug_struct("CheckedRequest")
             .field("profile", &self.profile.id)
-            .field("psk", &"<redacted>")
+            .field("method", &method)
+            .field("credentials", &"<redacted>")
             .finish()
     }
 }
@@ -48,10 +70,13 @@ pub fn check(request: ConnectRequest) -> Result<CheckedRequest, ErrorReply> {
             format!("the profile is not valid: {e}"),
         )
     })?;
-    if profile.auth != AuthMethod::Psk {
+    if !matches!(
+        profile.auth,
+        AuthMethod::Psk | AuthMethod::EapMschapv2 { .. }
+    ) {
         return Err(refuse(
             ErrorCode::InvalidProfile,
-            "this helper only supports pre-shared-key authentication so far",
+            "this helper supports pre-shared-key and EAP-MSCHAPv2 authentication so far",
         ));
     }
     for (field, identity) in [
@@ -63,17 +88,103 @@ pub fn check(request: ConnectRequest) -> Result<CheckedRequest, ErrorReply> {
                 .map_err(|why| refuse(ErrorCode::InvalidProfile, format!("{field}: {why}")))?;
         }
     }
-    let psk = match secrets.psk.as_deref() {
-        Some(psk) if !psk.is_empty() => Zeroizing::new(psk.as_bytes().to_vec()),
-        _ => {
-            return Err(refuse(
-                ErrorCode::MissingSecret,
-                "the profile needs a pre-shared key, and none was sent",
-            ));
+    let credential = match &profile.auth {
+        AuthMethod::EapMschapv2 { username } => {
+            let username = match username.as_deref() {
+                Some(name) if !name.is_empty() => name.to_owned(),
+                _ => {
+                    return Err(refuse(
+                        ErrorCode::MissingSecret,
+                        "the profile needs an EAP user name, and none was given",
+                    ));
+                }
+            };
+            let password = match secrets.eap_password.as_deref() {
+                Some(password) if !password.is_empty() => Zeroizing::new(password.to_owned()),
+                _ => {
+                    return Err(refuse(
+                        ErrorCode::MissingSecret,
+                        "the profile needs an EAP password, and none was sent",
+                    ));
+                }
+            };
+            Credential::EapMschapv2 {
+                username,
+                password,
+                trust: Arc::new(server_trust(&profile)?),
+            }
         }
+        _ => match secrets.psk.as_deref() {
+            Some(psk) if !psk.is_empty() => {
+                Credential::Psk(Zeroizing::new(psk.as_bytes().to_vec()))
+            }
+            _ => {
+                return Err(refuse(
+                    ErrorCode::MissingSecret,
+                    "the profile needs a pre-shared key, and none was sent",
+                ));
+            }
+        },
     };
     // `secrets` is zeroized as it drops here.
-    Ok(CheckedRequest { profile, psk })
+    Ok(CheckedRequest {
+        profile,
+        credential,
+    })
+}
+
+/// The CAs the gateway's certificate must chain to. Only the profile's own CA certificates
+/// are supported so far: no system store, no pinning, no name constraints beyond the identity.
+fn server_trust(profile: &Profile) -> Result<TrustStore, ErrorReply> {
+    let trust = &profile.server_trust;
+    let unsupported = |what: &str| {
+        refuse(
+            ErrorCode::InvalidProfile,
+            format!("{what} is not supported yet; put the gateway's CA certificate in the profile"),
+        )
+    };
+    if trust.pinned_certificate.is_some() {
+        return Err(unsupported("a pinned gateway certificate"));
+    }
+    if trust.server_common_name.is_some() || trust.issuer_common_name.is_some() {
+        return Err(unsupported("checking the certificate's common names"));
+    }
+    if trust.ca_certificates.is_empty() {
+        return Err(refuse(
+            ErrorCode::InvalidProfile,
+            "the profile has no CA certificate to check the gateway against, and the system's trusted CAs are not supported yet",
+        ));
+    }
+    let cas: Vec<&[u8]> = trust
+        .ca_certificates
+        .iter()
+        .map(|c| c.0.as_slice())
+        .collect();
+    TrustStore::from_ca_certificates(&cas)
+        .map_err(|e| refuse(ErrorCode::InvalidProfile, e.to_string()))
+}
+
+/// The name the gateway's certificate must carry: the profile's remote identity, else the
+/// gateway's host name or address.
+fn expected_gateway_identity(profile: &Profile) -> Result<GatewayIdentity, String> {
+    if let Some(id) = &profile.remote_identity {
+        return match ike_identity(id)? {
+            ike::Identity::Fqdn(name) => Ok(GatewayIdentity::Fqdn(name)),
+            ike::Identity::Email(mail) => Ok(GatewayIdentity::Email(mail)),
+            ike::Identity::Ipv4(a) => Ok(GatewayIdentity::Ip(a.into())),
+            ike::Identity::Ipv6(a) => Ok(GatewayIdentity::Ip(a.into())),
+            _ => Err("a key-id remote identity cannot be checked against a certificate".into()),
+        };
+    }
+    let host = profile
+        .gateway
+        .host
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    Ok(match host.parse::<IpAddr>() {
+        Ok(addr) => GatewayIdentity::Ip(addr),
+        Err(_) => GatewayIdentity::Fqdn(host.to_owned()),
+    })
 }
 
 /// The IKE identity for a profile identity.
@@ -144,7 +255,26 @@ pub fn initiator_config(
         Some(id) => ike_identity(id).map_err(invalid)?,
         None => address_identity(local.ip()),
     };
-    let auth = AuthConfig::Psk(request.psk.clone());
+    let auth = match &request.credential {
+        Credential::Psk(psk) => AuthConfig::Psk(psk.clone()),
+        Credential::EapMschapv2 {
+            username,
+            password,
+            trust,
+        } => AuthConfig::Eap {
+            identity: username.clone(),
+            method: EapMethod::MsChapV2 {
+                user_name: username.clone(),
+                password: password.clone(),
+            },
+            server: ServerAuth {
+                trust: Arc::clone(trust),
+                expected_identity: expected_gateway_identity(profile).map_err(invalid)?,
+                request_certificates: profile.server_trust.checks.send_certificate_requests,
+                wall_clock: SystemTime::now(),
+            },
+        },
+    };
     let mut config = InitiatorConfig::new(gateway, local_id, auth);
     config.remote_id = match &profile.remote_identity {
         Some(id) => Some(ike_identity(id).map_err(invalid)?),
@@ -295,7 +425,13 @@ mod tests {
         eap.auth = AuthMethod::EapMschapv2 {
             username: Some("alice".into()),
         };
+        // A PSK is no EAP password.
         let err = check(with_psk(eap, Some("k"))).unwrap_err();
+        assert_eq!(err.code, ErrorCode::MissingSecret);
+
+        let mut tls = psk_profile();
+        tls.auth = AuthMethod::EapTls;
+        let err = check(with_psk(tls, Some("k"))).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidProfile);
 
         let mut dn = psk_profile();
@@ -350,6 +486,65 @@ mod tests {
         );
         assert_eq!(config.ts_remote.len(), 2);
         assert!(config.remote_id.is_none());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn maps_eap_mschapv2_to_certificate_checked_eap() {
+        let ca = tern_e2e::pki::Ca::new("Tern Test CA", tern_e2e::pki::KeyKind::EcdsaP256).unwrap();
+        let mut profile = psk_profile();
+        profile.auth = AuthMethod::EapMschapv2 {
+            username: Some("alice".into()),
+        };
+        let eap_request = |profile: Profile, password: Option<&str>| {
+            let mut secrets = Secrets::default();
+            secrets.eap_password = password.map(str::to_owned);
+            ConnectRequest { profile, secrets }
+        };
+        // No CA in the profile: refused (the system store is not supported yet).
+        let err = check(eap_request(profile.clone(), Some("pw"))).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidProfile);
+        assert!(err.message.contains("CA certificate"), "{}", err.message);
+
+        profile
+            .server_trust
+            .ca_certificates
+            .push(profile::Certificate(ca.cert_pem.clone().into_bytes()));
+        let err = check(eap_request(profile.clone(), None)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::MissingSecret);
+
+        let checked = check(eap_request(profile.clone(), Some("secret-pw"))).unwrap();
+        assert!(!format!("{checked:?}").contains("secret-pw"));
+        let gateway = "198.51.100.1:500".parse().unwrap();
+        let local = "198.51.100.2:40000".parse().unwrap();
+        let config =
+            initiator_config(&checked, gateway, local, RetransmitConfig::default()).unwrap();
+        let AuthConfig::Eap {
+            identity, server, ..
+        } = &config.auth
+        else {
+            panic!("not EAP: {:?}", config.auth);
+        };
+        assert_eq!(identity, "alice");
+        // No remote identity: the certificate must name the gateway's address.
+        assert_eq!(
+            server.expected_identity,
+            GatewayIdentity::Ip("198.51.100.1".parse().unwrap())
+        );
+        assert!(server.request_certificates);
+        assert!(!format!("{:?}", config.auth).contains("secret-pw"));
+
+        profile.remote_identity = Some(profile::Identity::parse("gw.tern.test"));
+        let checked = check(eap_request(profile, Some("secret-pw"))).unwrap();
+        let config =
+            initiator_config(&checked, gateway, local, RetransmitConfig::default()).unwrap();
+        let AuthConfig::Eap { server, .. } = &config.auth else {
+            panic!("not EAP");
+        };
+        assert_eq!(
+            server.expected_identity,
+            GatewayIdentity::Fqdn("gw.tern.test".into())
+        );
     }
 
     #[test]
