@@ -199,3 +199,69 @@ pub fn strongswan_client_eap_mschapv2(
         ..CharonConfig::default()
     }
 }
+
+/// A `.sswan` profile for [`gateway_eap_mschapv2`], as a provider would publish it: EAP-MSCHAPv2
+/// for `user`, the gateway's CA certificate embedded (base64 PEM), the gateway at
+/// [`addr::GATEWAY_V4`] with identity [`GATEWAY_ID`].
+#[must_use]
+pub fn eap_sswan(name: &str, uuid: &str, ca: &Ca, user: &str) -> String {
+    format!(
+        "{{\n  \"uuid\": \"{uuid}\",\n  \"name\": \"{name}\",\n  \"type\": \"ikev2-eap\",\n  \
+         \"remote\": {{ \"addr\": \"{gateway}\", \"id\": \"{GATEWAY_ID}\", \"cert\": \"{cert}\" }},\n  \
+         \"local\": {{ \"eap_id\": \"{user}\" }}\n}}\n",
+        gateway = addr::GATEWAY_V4,
+        cert = base64(ca.cert_pem.as_bytes()),
+    )
+}
+
+/// Standard base64 with padding (RFC 4648 §4), for embedding certificates in profiles.
+fn base64(data: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(TABLE[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Adds a DNS server that the gateway pushes with the virtual IP (`INTERNAL_IP4_DNS`).
+#[must_use]
+pub fn with_pushed_dns(mut config: CharonConfig, dns: IpAddr) -> CharonConfig {
+    let pool = format!("addrs = {}\n", addr::VIRTUAL_IP_POOL_V4);
+    config.swanctl_conf = config
+        .swanctl_conf
+        .replace(&pool, &format!("{pool}    dns = {dns}\n"));
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::base64;
+
+    #[test]
+    fn base64_matches_rfc_4648_examples() {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(input.as_bytes()), expected);
+        }
+    }
+}

@@ -75,43 +75,6 @@ fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
     path
 }
 
-/// A `.sswan` file as a provider publishes it for EAP-MSCHAPv2 with a private CA.
-fn eap_sswan(ca_pem: &str) -> String {
-    let ca_b64 = base64_encode(ca_pem.as_bytes());
-    format!(
-        r#"{{
-  "uuid": "4c9d7a1e-3f2b-4e8a-9b6c-1d2e3f4a5b6c",
-  "name": "Lab EAP",
-  "type": "ikev2-eap",
-  "remote": {{ "addr": "{gateway}", "id": "{gateway_id}", "cert": "{ca_b64}" }},
-  "local": {{ "eap_id": "alice" }}
-}}"#,
-        gateway = addr::GATEWAY_V4,
-        gateway_id = templates::GATEWAY_ID,
-    )
-}
-
-fn base64_encode(data: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(TABLE[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn sswan_eap_import_connect_status_disconnect() {
     let Some(bin) = bin_dir("sswan_eap_import_connect_status_disconnect") else {
@@ -139,7 +102,13 @@ fn sswan_eap_import_connect_status_disconnect() {
         lab: &lab,
     };
 
-    let file = write(lab.dir(), "provider.sswan", &eap_sswan(&ca.cert_pem));
+    let sswan = templates::eap_sswan(
+        "Lab EAP",
+        "4c9d7a1e-3f2b-4e8a-9b6c-1d2e3f4a5b6c",
+        &ca,
+        "alice",
+    );
+    let file = write(lab.dir(), "provider.sswan", &sswan);
     let preview = cli.ok(&["import", file.to_str().unwrap(), "--yes"], None);
     assert!(preview.contains("Lab EAP"), "{preview}");
     let list: serde_json::Value = serde_json::from_str(&cli.ok(&["list", "--json"], None)).unwrap();

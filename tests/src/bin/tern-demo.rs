@@ -33,11 +33,15 @@ mod linux {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::{Duration, Instant};
 
-    use tern_e2e::{Gateway, GatewayConfig, Lab, LabConfig, Ns, Ternd, addr, templates};
+    use tern_e2e::pki::{Ca, KeyKind};
+    use tern_e2e::{Gateway, Lab, LabConfig, Ns, Ternd, addr, templates};
 
-    const PSK: &str = "tern-demo-shared-secret";
-    const PUSHED_DNS: &str = "10.99.0.53";
+    /// The demo user's EAP name and password (what the provider would have told the user).
+    const DEMO_USER: &str = "demo";
+    const DEMO_PASSWORD: &str = "tern-demo-password";
+    const PUSHED_DNS: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 99, 0, 53);
     const PROFILE_NAME: &str = "Tern demo";
+    const PROFILE_UUID: &str = "6d1c4a8e-2b7f-4f0a-9c3e-1e5d7a9b0c2d";
     /// Where a running demo records its PID, for `--down`.
     const PID_FILE: &str = "/run/tern-demo.pid";
 
@@ -126,8 +130,25 @@ mod linux {
             lab.dir().display()
         );
 
-        step(2, "starting the strongSwan gateway (charon, userspace ESP)");
-        let gateway = Gateway::start(&lab, gateway_config()).map_err(|e| e.to_string())?;
+        step(
+            2,
+            "starting the strongSwan gateway (certificate + EAP-MSCHAPv2, userspace ESP)",
+        );
+        // The gateway proves itself with a certificate from the provider's own CA; the user signs
+        // in with EAP-MSCHAPv2, the most common road-warrior setup.
+        let ca = Ca::new("Tern Demo CA", KeyKind::EcdsaP256).map_err(|e| e.to_string())?;
+        let cert = ca
+            .issue(
+                templates::GATEWAY_ID,
+                &[templates::GATEWAY_ID],
+                KeyKind::EcdsaP256,
+            )
+            .map_err(|e| e.to_string())?;
+        let config = templates::with_pushed_dns(
+            templates::gateway_eap_mschapv2(&ca, &cert, &[(DEMO_USER, DEMO_PASSWORD)]),
+            PUSHED_DNS.into(),
+        );
+        let gateway = Gateway::start(&lab, config).map_err(|e| e.to_string())?;
         println!(
             "    gateway {} (id {}), LAN {} behind it, virtual IPs from {}",
             addr::GATEWAY_V4,
@@ -163,8 +184,9 @@ mod linux {
             4,
             "importing the demo profile, as a user who was sent the file would",
         );
-        let profile_path = lab.dir().join("tern-demo.mobileconfig");
-        std::fs::write(&profile_path, demo_mobileconfig())
+        let profile_path = lab.dir().join("tern-demo.sswan");
+        let sswan = templates::eap_sswan(PROFILE_NAME, PROFILE_UUID, &ca, DEMO_USER);
+        std::fs::write(&profile_path, sswan)
             .map_err(|e| format!("cannot write the demo profile: {e}"))?;
         println!("    $ tern import {} --yes", profile_path.display());
         print_indented(&tern(&["import", path_str(&profile_path)?, "--yes"], None)?);
@@ -181,7 +203,7 @@ mod linux {
                 "--timeout",
                 "30",
             ],
-            Some(PSK),
+            Some(DEMO_PASSWORD),
         )?);
         println!("    connected in {} ms", started.elapsed().as_millis());
 
@@ -302,66 +324,6 @@ mod linux {
             let _ = self.0.kill();
             let _ = self.0.wait();
         }
-    }
-
-    fn gateway_config() -> GatewayConfig {
-        let mut config = templates::gateway_psk(PSK);
-        let pool = format!("addrs = {}\n", addr::VIRTUAL_IP_POOL_V4);
-        config.swanctl_conf = config
-            .swanctl_conf
-            .replace(&pool, &format!("{pool}    dns = {PUSHED_DNS}\n"));
-        config
-    }
-
-    /// The profile an IT team would send: an Apple `.mobileconfig` with a pre-shared key.
-    fn demo_mobileconfig() -> String {
-        format!(
-            r#"<?xml version="1.0" encoding="UTF-8"?>
-<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
-<plist version="1.0">
-<dict>
-  <key>PayloadContent</key>
-  <array>
-    <dict>
-      <key>IKEv2</key>
-      <dict>
-        <key>AuthenticationMethod</key><string>SharedSecret</string>
-        <key>RemoteAddress</key><string>{gateway}</string>
-        <key>RemoteIdentifier</key><string>{gateway_id}</string>
-        <key>LocalIdentifier</key><string>demo@tern.test</string>
-        <key>SharedSecret</key><string>{PSK}</string>
-        <key>IKESecurityAssociationParameters</key>
-        <dict>
-          <key>EncryptionAlgorithm</key><string>AES-256-GCM</string>
-          <key>IntegrityAlgorithm</key><string>SHA2-256</string>
-          <key>DiffieHellmanGroup</key><integer>31</integer>
-        </dict>
-        <key>ChildSecurityAssociationParameters</key>
-        <dict>
-          <key>EncryptionAlgorithm</key><string>AES-256-GCM</string>
-          <key>IntegrityAlgorithm</key><string>SHA2-256</string>
-          <key>DiffieHellmanGroup</key><integer>31</integer>
-        </dict>
-      </dict>
-      <key>PayloadType</key><string>com.apple.vpn.managed</string>
-      <key>PayloadIdentifier</key><string>test.tern.demo.vpn</string>
-      <key>PayloadUUID</key><string>6D1C4A8E-2B7F-4F0A-9C3E-1E5D7A9B0C2D</string>
-      <key>PayloadVersion</key><integer>1</integer>
-      <key>UserDefinedName</key><string>{PROFILE_NAME}</string>
-      <key>VPNType</key><string>IKEv2</string>
-    </dict>
-  </array>
-  <key>PayloadDisplayName</key><string>{PROFILE_NAME}</string>
-  <key>PayloadIdentifier</key><string>test.tern.demo</string>
-  <key>PayloadType</key><string>Configuration</string>
-  <key>PayloadUUID</key><string>0B8E2F6A-4C1D-4E7B-8A3F-9D2C5E1B7A40</string>
-  <key>PayloadVersion</key><integer>1</integer>
-</dict>
-</plist>
-"#,
-            gateway = addr::GATEWAY_V4,
-            gateway_id = templates::GATEWAY_ID,
-        )
     }
 
     fn path_str(path: &Path) -> Result<&str, String> {
