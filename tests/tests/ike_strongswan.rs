@@ -80,6 +80,72 @@ fn cbc_modp2048() -> Case {
     }
 }
 
+fn chacha_ecp256() -> Case {
+    Case {
+        name: "chacha20poly1305-prfsha256-ecp256",
+        gateway_ike: "chacha20poly1305-prfsha256-ecp256",
+        gateway_esp: "chacha20poly1305",
+        ike: IkeProposal {
+            encr: vec![EncrAlgorithm::ChaCha20Poly1305],
+            integ: vec![],
+            prf: vec![PrfAlgorithm::HmacSha2_256],
+            dh: vec![DhGroup::Ecp256],
+        },
+        esp: EspProposal {
+            encr: vec![EncrAlgorithm::ChaCha20Poly1305],
+            integ: vec![],
+            esn: false,
+        },
+        expect_child_encr: "CHACHA20_POLY1305",
+        expect_ike_dh: "ECP_256",
+        nat: false,
+    }
+}
+
+fn cbc128_sha256_modp2048() -> Case {
+    Case {
+        name: "aes128-sha256-modp2048",
+        gateway_ike: "aes128-sha256-modp2048",
+        gateway_esp: "aes128-sha256",
+        ike: IkeProposal {
+            encr: vec![EncrAlgorithm::AesCbc128],
+            integ: vec![IntegAlgorithm::HmacSha2_256_128],
+            prf: vec![PrfAlgorithm::HmacSha2_256],
+            dh: vec![DhGroup::Modp2048],
+        },
+        esp: EspProposal {
+            encr: vec![EncrAlgorithm::AesCbc128],
+            integ: vec![IntegAlgorithm::HmacSha2_256_128],
+            esn: false,
+        },
+        expect_child_encr: "AES_CBC",
+        expect_ike_dh: "MODP_2048",
+        nat: false,
+    }
+}
+
+fn cbc256_sha384_ecp384() -> Case {
+    Case {
+        name: "aes256-sha384-ecp384",
+        gateway_ike: "aes256-sha384-ecp384",
+        gateway_esp: "aes256-sha384",
+        ike: IkeProposal {
+            encr: vec![EncrAlgorithm::AesCbc256],
+            integ: vec![IntegAlgorithm::HmacSha2_384_192],
+            prf: vec![PrfAlgorithm::HmacSha2_384],
+            dh: vec![DhGroup::Ecp384],
+        },
+        esp: EspProposal {
+            encr: vec![EncrAlgorithm::AesCbc256],
+            integ: vec![IntegAlgorithm::HmacSha2_384_192],
+            esn: false,
+        },
+        expect_child_encr: "AES_CBC",
+        expect_ike_dh: "ECP_384",
+        nat: false,
+    }
+}
+
 fn run(case: &Case, use_tern_defaults: bool) {
     if !tern_e2e::should_run(case.name) {
         return;
@@ -347,4 +413,60 @@ fn psk_behind_nat() {
         ..gcm_x25519()
     };
     run(&case, false);
+}
+
+#[test]
+fn psk_chacha20poly1305_ecp256() {
+    run(&chacha_ecp256(), false);
+}
+
+#[test]
+fn psk_aes128_cbc_hmac_sha256_modp2048() {
+    run(&cbc128_sha256_modp2048(), false);
+}
+
+#[test]
+fn psk_aes256_cbc_hmac_sha384_ecp384() {
+    run(&cbc256_sha384_ecp384(), false);
+}
+
+/// A gateway that accepts nothing Tern offers: the initiator must fail with "no common
+/// proposal", promptly, and never reach IKE_AUTH.
+#[test]
+fn no_common_proposal_fails_with_the_right_error() {
+    if !tern_e2e::should_run("no_common_proposal_fails_with_the_right_error") {
+        return;
+    }
+    let lab = Lab::new(LabConfig::default()).expect("lab");
+    let mut conf = templates::gateway_psk(PSK);
+    conf.swanctl_conf = conf
+        .swanctl_conf
+        .replace("aes256-sha256-x25519, default", "aes256-sha256-modp3072");
+    let _gateway = Gateway::start(&lab, conf).expect("gateway");
+    let remote = SocketAddr::new(IpAddr::V4(addr::GATEWAY_V4), 500);
+    // Tern offers only x25519 here; the gateway wants MODP-3072 and cannot agree.
+    let ike = vec![IkeProposal {
+        encr: vec![EncrAlgorithm::AesGcm16_256],
+        integ: vec![],
+        prf: vec![PrfAlgorithm::HmacSha2_256],
+        dh: vec![DhGroup::Curve25519],
+    }];
+    let started = Instant::now();
+    let outcome = lab
+        .run_in(Ns::Client, move || {
+            connect_and_ping(remote, ike, EspProposal::defaults())
+        })
+        .expect("run in client namespace");
+    let Err(log) = outcome else {
+        panic!("connected although no proposal is common")
+    };
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        log.contains("closed: Failed(PeerIncompatible(NoIkeProposalChosen))"),
+        "unexpected failure:\n{log}"
+    );
 }
