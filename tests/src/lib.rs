@@ -55,6 +55,7 @@
 
 mod charon;
 mod cmd;
+pub mod esp_probe;
 mod lab;
 pub mod pki;
 mod prereq;
