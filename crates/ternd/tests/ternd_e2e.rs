@@ -22,13 +22,26 @@ const ORIGINAL_RESOLV: &str = "# the lab client's resolv.conf\nnameserver 198.51
 
 /// The gateway of `templates::gateway_psk`, also pushing a DNS server.
 fn gateway_config() -> tern_e2e::GatewayConfig {
-    let mut config = templates::gateway_psk(PSK);
-    let pool = format!("addrs = {}\n", addr::VIRTUAL_IP_POOL_V4);
-    assert!(config.swanctl_conf.contains(&pool));
-    config.swanctl_conf = config
-        .swanctl_conf
-        .replace(&pool, &format!("{pool}    dns = {PUSHED_DNS}\n"));
-    config
+    templates::with_pushed_dns(templates::gateway_psk(PSK), PUSHED_DNS.parse().unwrap())
+}
+
+/// Disconnects, waits until the helper reports Disconnected, and checks that addresses, routes,
+/// rules and resolv.conf are exactly as in `before`.
+fn disconnect_and_check_restored(
+    rt: &tokio::runtime::Runtime,
+    client: &mut Client,
+    lab: &Lab,
+    resolv_conf: &Path,
+    before: &Snapshot,
+) {
+    rt.block_on(client.disconnect()).unwrap();
+    rt.block_on(wait_for_state(
+        client,
+        Duration::from_secs(10),
+        "Disconnected",
+        |s| *s == TunnelState::Disconnected,
+    ));
+    assert_eq!(&snapshot(lab, resolv_conf), before);
 }
 
 /// A running ternd; SIGKILLed (and reaped) on drop if still running.
@@ -625,14 +638,7 @@ fn reconnects_after_the_gateway_deletes_the_sa() {
     assert_tunnel_configured(&lab, &setup.resolv_conf, &again);
     assert!(ping_lan(&lab), "ping after the reconnect");
 
-    rt.block_on(client.disconnect()).unwrap();
-    rt.block_on(wait_for_state(
-        &mut client,
-        Duration::from_secs(10),
-        "Disconnected",
-        |s| *s == TunnelState::Disconnected,
-    ));
-    assert_eq!(snapshot(&lab, &setup.resolv_conf), setup.before);
+    disconnect_and_check_restored(&rt, &mut client, &lab, &setup.resolv_conf, &setup.before);
     drop(client);
     assert!(ternd.terminate().success());
 }
@@ -707,14 +713,7 @@ fn full_tunnel_through_nat_with_a_small_outer_mtu() {
     let sa = gateway.wait_for_child_sa(Duration::from_secs(5)).unwrap();
     assert_eq!(sa.remote_host, addr::CLIENT_SEEN_BY_GATEWAY_V4.to_string());
 
-    rt.block_on(client.disconnect()).unwrap();
-    rt.block_on(wait_for_state(
-        &mut client,
-        Duration::from_secs(10),
-        "Disconnected",
-        |s| *s == TunnelState::Disconnected,
-    ));
-    assert_eq!(snapshot(&lab, &resolv_conf), before);
+    disconnect_and_check_restored(&rt, &mut client, &lab, &resolv_conf, &before);
     drop(client);
     assert!(ternd.terminate().success());
 }
@@ -746,14 +745,7 @@ fn connects_over_ipv6_transport() {
         .wait_for_child_sa(Duration::from_secs(5))
         .unwrap();
     assert_eq!(sa.remote_host, addr::CLIENT_DIRECT_V6.to_string());
-    rt.block_on(client.disconnect()).unwrap();
-    rt.block_on(wait_for_state(
-        &mut client,
-        Duration::from_secs(10),
-        "Disconnected",
-        |s| *s == TunnelState::Disconnected,
-    ));
-    assert_eq!(snapshot(&lab, &setup.resolv_conf), setup.before);
+    disconnect_and_check_restored(&rt, &mut client, &lab, &setup.resolv_conf, &setup.before);
     drop(client);
     assert!(ternd.terminate().success());
 }
@@ -814,14 +806,7 @@ fn a_dead_gateway_is_noticed_and_the_tunnel_comes_back_with_it() {
     eprintln!("back {:?} after the gateway restarted", started.elapsed());
     assert!(ping_lan(&lab), "{}", ternd.log());
 
-    rt.block_on(client.disconnect()).unwrap();
-    rt.block_on(wait_for_state(
-        &mut client,
-        Duration::from_secs(10),
-        "Disconnected",
-        |s| *s == TunnelState::Disconnected,
-    ));
-    assert_eq!(snapshot(&lab, &setup.resolv_conf), setup.before);
+    disconnect_and_check_restored(&rt, &mut client, &lab, &setup.resolv_conf, &setup.before);
     drop(client);
     assert!(ternd.terminate().success());
 }
@@ -883,14 +868,7 @@ fn traffic_keeps_flowing_across_gateway_rekeys() {
     assert!(ternd.log().contains("IKE SA rekeyed"), "{}", ternd.log());
     assert!(gateway.log().contains("rekeying"), "the gateway rekeyed");
 
-    rt.block_on(client.disconnect()).unwrap();
-    rt.block_on(wait_for_state(
-        &mut client,
-        Duration::from_secs(10),
-        "Disconnected",
-        |s| *s == TunnelState::Disconnected,
-    ));
-    assert_eq!(snapshot(&lab, &resolv_conf), before);
+    disconnect_and_check_restored(&rt, &mut client, &lab, &resolv_conf, &before);
     drop(client);
     assert!(ternd.terminate().success());
 }
@@ -1010,14 +988,7 @@ fn dual_stack_inside_the_tunnel() {
     assert!(answered, "IPv6 through the tunnel:\n{}", ternd.log());
     let traffic = rt.block_on(client.status()).unwrap().traffic;
     assert!(traffic.packets_in >= 2, "{traffic:?}");
-    rt.block_on(client.disconnect()).unwrap();
-    rt.block_on(wait_for_state(
-        &mut client,
-        Duration::from_secs(10),
-        "Disconnected",
-        |s| *s == TunnelState::Disconnected,
-    ));
-    assert_eq!(snapshot(&lab, &resolv_conf), before);
+    disconnect_and_check_restored(&rt, &mut client, &lab, &resolv_conf, &before);
     drop(client);
     assert!(ternd.terminate().success());
 }
