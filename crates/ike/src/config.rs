@@ -274,7 +274,17 @@ pub struct InitiatorConfig {
     pub max_cookie_retries: u32,
     /// How many INVALID_KE_PAYLOAD answers we follow before giving up.
     pub max_invalid_ke_retries: u32,
+    /// The largest IP packet an encrypted IKE message may take once both sides support IKE
+    /// fragmentation (RFC 7383): larger messages go out as fragments that each fit, counting
+    /// the IP (20 or 40 bytes) and UDP (8) headers and on port 4500 the non-ESP marker (4).
+    /// At least 576. The default, [`DEFAULT_FRAGMENT_SIZE`], passes every IPv6 path and
+    /// nearly every IPv4 one (strongSwan's `charon.fragment_size` has the same default);
+    /// lower it to 576 for IPv4 paths that are known to be worse (RFC 7383 §2.5.1).
+    pub fragment_size: usize,
 }
+
+/// The default [`InitiatorConfig::fragment_size`]: the IPv6 minimum MTU.
+pub const DEFAULT_FRAGMENT_SIZE: usize = 1280;
 
 impl InitiatorConfig {
     /// A configuration with the defaults: both address families everywhere, default proposals,
@@ -297,6 +307,7 @@ impl InitiatorConfig {
             retransmit: RetransmitConfig::default(),
             max_cookie_retries: 3,
             max_invalid_ke_retries: 2,
+            fragment_size: DEFAULT_FRAGMENT_SIZE,
         }
     }
 }

@@ -53,7 +53,8 @@ impl Path {
 struct PendingRequest {
     message_id: u32,
     exchange: ExchangeType,
-    transmit: Transmit,
+    /// The request's datagrams: one, or all its RFC 7383 fragments (always resent together).
+    transmits: Vec<Transmit>,
     attempts: u32,
     interval: Duration,
     next_retransmit: Instant,
@@ -131,13 +132,25 @@ impl TaskManager {
         message: &[u8],
         path: Path,
     ) {
-        let transmit = path.transmit(message);
-        self.transmits.push_back(transmit.clone());
+        self.send_request_datagrams(now, exchange, &[message], path);
+    }
+
+    /// Sends a request made of several messages (its RFC 7383 fragments), all retransmitted
+    /// together until answered; each must carry [`Self::next_message_id`].
+    pub(crate) fn send_request_datagrams<M: AsRef<[u8]>>(
+        &mut self,
+        now: Instant,
+        exchange: ExchangeType,
+        messages: &[M],
+        path: Path,
+    ) {
+        let transmits: Vec<Transmit> = messages.iter().map(|m| path.transmit(m.as_ref())).collect();
+        self.transmits.extend(transmits.iter().cloned());
         let interval = self.config.initial_timeout;
         self.pending = Some(PendingRequest {
             message_id: self.next_message_id,
             exchange,
-            transmit,
+            transmits,
             attempts: 1,
             interval,
             next_retransmit: now + interval,
@@ -261,7 +274,7 @@ impl TaskManager {
         p.attempts += 1;
         p.interval = p.interval.saturating_mul(2);
         p.next_retransmit = now + p.interval;
-        self.transmits.push_back(p.transmit.clone());
+        self.transmits.extend(p.transmits.iter().cloned());
         TimerOutcome::Pending
     }
 }

@@ -5,8 +5,8 @@
 //! and of the IKE SA (after which we are the original *responder* of the new IKE SA, and the
 //! old one lingers only to answer the gateway's Delete of it).
 //! [`Initiator::send_liveness_check`] asks whether the gateway is alive.
-//! Not yet: our own rekeys, additional CHILD_SAs, MOBIKE, client certificates, sending
-//! fragmented messages (received fragments are reassembled).
+//! Not yet: our own rekeys, additional CHILD_SAs, MOBIKE. IKE fragmentation (RFC 7383): our
+//! requests are fragmented once negotiated (`fragments`), received fragments reassembled.
 //!
 //! EAP order of trust: the gateway's certificate chain, identity and AUTH signature are all
 //! verified on the first IKE_AUTH response before the EAP client is told the server is
@@ -251,11 +251,11 @@ impl IkeSa {
             None => (parts.first_inner, plaintext),
             Some((number, total)) => {
                 match reassembly.add(
-                    msg.header.message_id,
+                    (msg.header.message_id, msg.header.flags.response()),
                     number,
                     total,
                     parts.first_inner,
-                    plaintext,
+                    &plaintext,
                 ) {
                     Some(whole) => whole,
                     None => return Ok(None),
@@ -348,6 +348,8 @@ pub struct Initiator {
     close_requested: bool,
     tasks: TaskManager,
     reassembly: Reassembly,
+    /// RFC 7383 fragmentation of our messages.
+    fragmentation: fragments::Fragmentation,
     events: VecDeque<Event>,
 }
 
@@ -394,6 +396,7 @@ impl Initiator {
     ) -> Result<Self, Error> {
         proposal::check_ike_proposals(&config.ike_proposals)?;
         proposal::check_esp_proposals(&config.esp_proposals)?;
+        fragments::check_config(&config)?;
         if config.ts_local.is_empty() || config.ts_remote.is_empty() {
             return Err(Error::InvalidConfig("traffic selectors must not be empty"));
         }
@@ -431,6 +434,7 @@ impl Initiator {
             close_requested: false,
             tasks: TaskManager::new(config.retransmit),
             reassembly: Reassembly::default(),
+            fragmentation: fragments::Fragmentation::default(),
             events: VecDeque::new(),
             config,
         };
@@ -467,7 +471,10 @@ impl Initiator {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
             State::Closed => None,
-            _ => self.tasks.poll_timeout(),
+            _ => [self.tasks.poll_timeout(), self.reassembly.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min(),
         }
     }
 
@@ -494,6 +501,7 @@ impl Initiator {
         if matches!(self.state, State::Closed) {
             return;
         }
+        self.reassembly.handle_timeout(now);
         if let TimerOutcome::GaveUp { exchange, attempts } = self.tasks.handle_timeout(now) {
             if matches!(self.state, State::Closing) {
                 self.finish(CloseReason::Closed);
@@ -565,6 +573,7 @@ impl Initiator {
         // Dual-stack sockets report IPv4 peers as IPv4-mapped IPv6 addresses.
         let canonical = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
         let (remote, local) = (canonical(remote), canonical(local));
+        self.reassembly.set_clock(now);
         if matches!(self.state, State::Closed)
             || remote.ip() != self.config.remote.ip().to_canonical()
         {
@@ -824,6 +833,8 @@ impl Initiator {
         let inbound_spi =
             Spi::from_random(u32::from_be_bytes(random_bytes::<4>(self.rng.as_mut())?));
         let offered_esp = proposal::esp_sa_payload(&self.config.esp_proposals, inbound_spi.get());
+        self.fragmentation.negotiated =
+            notify(&msg.payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
         let peer_hashes = notify(&msg.payloads, NotifyType::SIGNATURE_HASH_ALGORITHMS)
             .and_then(|n| cert::parse_signature_hash_algorithms(&n.data).ok());
         let eap = match &self.config.auth {
@@ -849,9 +860,7 @@ impl Initiator {
             eap,
         };
         let inner = self.build_ike_auth(&auth)?;
-        let (bytes, path) = self.encrypt_request(ExchangeType::IKE_AUTH, &inner)?;
-        self.tasks
-            .send_request(now, ExchangeType::IKE_AUTH, &bytes, path);
+        self.send_protected_request(now, ExchangeType::IKE_AUTH, &inner)?;
         self.state = State::Auth(Box::new(auth));
         self.events.push_back(Event::Stage(Stage::Authenticating));
         Ok(())
@@ -1192,9 +1201,7 @@ impl Initiator {
                 return Err(AuthFailure::EapRejected(failure.to_string()).into());
             }
         };
-        let (bytes, path) = self.encrypt_request(exchange, &request)?;
-        self.tasks.send_request(now, exchange, &bytes, path);
-        Ok(())
+        self.send_protected_request(now, exchange, &request)
     }
 
     /// The IKE SA is authenticated: the CHILD_SA from the last IKE_AUTH response.
@@ -1869,5 +1876,6 @@ fn negotiated_config(cp: &CpRepr) -> NegotiatedConfig {
     config
 }
 
+mod fragments;
 #[cfg(test)]
 mod tests;

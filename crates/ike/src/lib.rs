@@ -74,8 +74,8 @@ mod reassembly;
 pub mod wire;
 
 pub use config::{
-    AuthConfig, ConfigRequest, EspProposal, IkeProposal, InitiatorConfig, RetransmitConfig,
-    ServerAuth,
+    AuthConfig, ConfigRequest, DEFAULT_FRAGMENT_SIZE, EspProposal, IkeProposal, InitiatorConfig,
+    RetransmitConfig, ServerAuth,
 };
 pub use error::{AuthFailure, Error, PeerIncompatible, PeerMisbehaved};
 pub use exchange::{NON_ESP_MARKER, Transmit};

@@ -73,6 +73,8 @@ struct ResponderConfig {
     reverse_fragments: bool,
     /// Authenticate with a certificate and run EAP-MSCHAPv2 instead of using the PSK.
     eap: Option<Box<eap::EapGateway>>,
+    /// Announce IKEV2_FRAGMENTATION_SUPPORTED (and reassemble fragmented requests).
+    fragmentation: bool,
 }
 
 impl Default for ResponderConfig {
@@ -92,6 +94,7 @@ impl Default for ResponderConfig {
             fragment_auth_response: None,
             reverse_fragments: false,
             eap: None,
+            fragmentation: true,
         }
     }
 }
@@ -121,6 +124,10 @@ struct Responder {
     /// The IKE SA our rekey replaced, and its next request ID.
     old_sa: Option<ResponderSa>,
     old_next_request_id: u32,
+    /// Reassembles fragmented requests (RFC 7383).
+    reassembler: crate::fragment::Reassembler,
+    /// Every request fragment received: (message ID, number, total, datagram length).
+    fragments_seen: Vec<(u32, u16, u16, usize)>,
 }
 
 fn ike_auth_ok(v: &[Payload]) -> bool {
@@ -140,6 +147,46 @@ impl Responder {
             role_initiator: false,
             old_sa: None,
             old_next_request_id: 0,
+            reassembler: crate::fragment::Reassembler::default(),
+            fragments_seen: Vec::new(),
+        }
+    }
+
+    /// Stores one fragment of a request; the whole inner chain once complete.
+    fn reassemble(
+        &mut self,
+        datagram_len: usize,
+        data: &[u8],
+        msg: &Message,
+    ) -> Option<Vec<Payload>> {
+        let parts = msg.encrypted(data).unwrap();
+        let (number, total) = parts.fragment.unwrap();
+        let id = msg.header.message_id;
+        self.fragments_seen.push((id, number, total, datagram_len));
+        let plain = self
+            .sa
+            .as_ref()
+            .unwrap()
+            .inbound
+            .open(parts.aad, parts.body)
+            .unwrap();
+        let outcome = self
+            .reassembler
+            .handle(
+                Instant::now(),
+                id,
+                number,
+                total,
+                parts.first_inner.0,
+                &plain,
+            )
+            .unwrap();
+        match outcome {
+            crate::fragment::Reassembly::Complete {
+                first_payload,
+                inner,
+            } => Some(parse_payload_chain(PayloadType(first_payload), &inner).unwrap()),
+            _ => None,
         }
     }
 
@@ -160,18 +207,38 @@ impl Responder {
         if msg.header.flags.response() {
             return out;
         }
+        let fragment = msg.encrypted(data).and_then(|p| p.fragment);
+        let retransmitted = self
+            .last_response
+            .as_ref()
+            .is_some_and(|(id, _)| *id == msg.header.message_id)
+            && msg.header.exchange_type != ExchangeType::IKE_SA_INIT;
+        let mut reassembled = None;
+        if let Some((number, _)) = fragment {
+            assert!(self.cfg.fragmentation, "fragment without negotiation");
+            if retransmitted {
+                // Answer a retransmitted request once, on its first fragment.
+                self.fragments_seen
+                    .push((msg.header.message_id, number, 0, datagram.len()));
+                if number != 1 {
+                    return out;
+                }
+            } else {
+                match self.reassemble(datagram.len(), data, &msg) {
+                    Some(inner) => reassembled = Some(inner),
+                    None => return out,
+                }
+            }
+        }
         self.requests_seen.push(msg.header.exchange_type);
-        if let Some((id, bytes)) = &self.last_response
-            && *id == msg.header.message_id
-            && msg.header.exchange_type != ExchangeType::IKE_SA_INIT
-        {
+        if let Some((_, bytes)) = self.last_response.as_ref().filter(|_| retransmitted) {
             out.extend(bytes.iter().cloned());
         } else {
             let reply = match msg.header.exchange_type {
                 ExchangeType::IKE_SA_INIT => {
                     self.on_sa_init(from, data, &msg).into_iter().collect()
                 }
-                _ => self.on_encrypted(data, &msg),
+                _ => self.on_encrypted(data, &msg, reassembled),
             };
             self.last_response = Some((msg.header.message_id, reply.clone()));
             out.extend(reply);
@@ -328,11 +395,15 @@ impl Responder {
                     NotifyType::NAT_DETECTION_DESTINATION_IP,
                     nat_detection_hash(spi_i, spi_r, client).to_vec(),
                 )),
+            ]
+            .into_iter()
+            .chain(self.cfg.fragmentation.then(|| {
                 Payload::Notify(NotifyRepr::new(
                     NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
                     vec![],
-                )),
-            ],
+                ))
+            }))
+            .collect(),
             spi_r,
         );
         self.sa = Some(ResponderSa {
@@ -369,8 +440,13 @@ impl Responder {
         parse_payload_chain(parts.first_inner, &plain).unwrap()
     }
 
-    fn on_encrypted(&mut self, data: &[u8], msg: &Message) -> Vec<Vec<u8>> {
-        let inner = self.open(data, msg);
+    fn on_encrypted(
+        &mut self,
+        data: &[u8],
+        msg: &Message,
+        reassembled: Option<Vec<Payload>>,
+    ) -> Vec<Vec<u8>> {
+        let inner = reassembled.unwrap_or_else(|| self.open(data, msg));
         let id = msg.header.message_id;
         let reply = match msg.header.exchange_type {
             ExchangeType::IKE_AUTH if self.cfg.eap.is_some() => self.on_eap_auth(&inner),
@@ -1259,6 +1335,131 @@ fn reassembles_a_fragmented_ike_auth_response() {
         assert_eq!(net.established().config.dns_domains, ["corp.example"]);
         assert_keys_match(&net);
     }
+}
+
+/// A configuration whose IKE_AUTH request is far larger than 576 bytes: many remote selectors.
+fn config_with_a_large_ike_auth() -> InitiatorConfig {
+    let mut config = config();
+    config.fragment_size = 576;
+    config.ts_remote = (0..30u16)
+        .map(|i| {
+            TrafficSelector::from_prefix(
+                IpPrefix::new(IpAddr::V6(Ipv6Addr::new(0xfd00, i, 0, 0, 0, 0, 0, 0)), 48).unwrap(),
+            )
+        })
+        .collect();
+    config
+}
+
+/// The IKE_AUTH datagrams the initiator sent (after the IKE_SA_INIT request).
+fn ike_auth_datagrams(net: &Net) -> Vec<&Transmit> {
+    net.sent
+        .iter()
+        .filter(|t| {
+            let data = t
+                .payload
+                .strip_prefix(&NON_ESP_MARKER)
+                .unwrap_or(&t.payload);
+            IkeHeader::new_checked(data).unwrap().exchange_type() == ExchangeType::IKE_AUTH
+        })
+        .collect()
+}
+
+#[test]
+fn sends_a_large_ike_auth_request_in_fragments_that_fit() {
+    let mut net = Net::new(config_with_a_large_ike_auth(), ResponderConfig::default());
+    net.run();
+    assert_keys_match(&net);
+    let sent = ike_auth_datagrams(&net);
+    assert!(sent.len() >= 3, "{} datagrams", sent.len());
+    for t in &sent {
+        // IPv4 (20) + UDP (8) + the datagram (with its non-ESP marker) fit 576 bytes.
+        assert!(t.nat_t);
+        assert!(20 + 8 + t.payload.len() <= 576, "{} bytes", t.payload.len());
+    }
+    let seen = &net.responder.fragments_seen;
+    let total = usize::from(seen[0].2);
+    assert_eq!(seen.len(), total);
+    assert!(seen.iter().all(|f| f.0 == 1 && usize::from(f.2) == total));
+    assert_eq!(net.initiator.fragment_counts().0, total as u64);
+}
+
+#[test]
+fn all_fragments_are_retransmitted_when_one_is_lost() {
+    let mut net = Net::new(config_with_a_large_ike_auth(), ResponderConfig::default());
+    // Datagram 0 is IKE_SA_INIT; lose the second fragment of IKE_AUTH once.
+    net.drop_outbound = Box::new(|n| n == 2);
+    net.run();
+    assert_keys_match(&net);
+    let sent = ike_auth_datagrams(&net);
+    let total = sent.len() / 2;
+    assert!(
+        total >= 3 && sent.len() == 2 * total,
+        "{} datagrams",
+        sent.len()
+    );
+    assert_eq!(
+        sent[..total].iter().map(|t| &t.payload).collect::<Vec<_>>(),
+        sent[total..].iter().map(|t| &t.payload).collect::<Vec<_>>(),
+        "the retransmission repeats the same fragments"
+    );
+    assert_eq!(net.now - net.start, Duration::from_secs(1));
+}
+
+#[test]
+fn large_messages_go_whole_without_negotiated_fragmentation() {
+    let mut net = Net::new(
+        config_with_a_large_ike_auth(),
+        ResponderConfig {
+            fragmentation: false,
+            ..ResponderConfig::default()
+        },
+    );
+    net.run();
+    assert_keys_match(&net);
+    let sent = ike_auth_datagrams(&net);
+    assert_eq!(sent.len(), 1);
+    assert!(sent[0].payload.len() > 1000);
+    assert_eq!(net.initiator.fragment_counts(), (0, 0));
+}
+
+#[test]
+fn small_messages_are_not_fragmented() {
+    let mut net = Net::new(config(), ResponderConfig::default());
+    net.run();
+    assert_keys_match(&net);
+    assert_eq!(ike_auth_datagrams(&net).len(), 1);
+    assert!(net.responder.fragments_seen.is_empty());
+}
+
+#[test]
+fn fragments_both_ways_with_a_lost_response_fragment() {
+    let mut net = Net::new(
+        config_with_a_large_ike_auth(),
+        ResponderConfig {
+            fragment_auth_response: Some(200),
+            ..ResponderConfig::default()
+        },
+    );
+    // Lose the first response fragment of IKE_AUTH once (datagram 0 is IKE_SA_INIT's answer):
+    // the partial message waits, our retransmission brings all fragments again.
+    net.drop_inbound = Box::new(|n| n == 1);
+    net.run();
+    assert_keys_match(&net);
+    let (sent, received) = net.initiator.fragment_counts();
+    assert!(sent >= 3);
+    assert!(received >= 4, "{received}");
+    assert_eq!(net.initiator.reassembly.poll_timeout(), None);
+}
+
+#[test]
+fn rejects_a_fragment_size_below_576() {
+    let mut cfg = config();
+    cfg.fragment_size = 575;
+    assert!(matches!(
+        Initiator::new(cfg, Instant::now(), Box::new(TestRng(1))),
+        Err(Error::InvalidConfig(_))
+    ));
 }
 
 #[test]
