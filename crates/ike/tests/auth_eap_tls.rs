@@ -145,7 +145,10 @@ fn run(
         let mut reader = message.as_slice();
         while !reader.is_empty() {
             server.read_tls(&mut reader).unwrap();
-            server.process_new_packets().unwrap();
+            if server.process_new_packets().is_err() {
+                // A rejected flight: the queued alert goes to the client below.
+                break;
+            }
         }
         if tls13 && !server.is_handshaking() && !commitment_sent {
             server.writer().write_all(&[0]).unwrap();
@@ -256,4 +259,33 @@ fn early_success_and_unauthenticated_server_are_refused() {
         c.handle(&request(2, &big), &mut rng),
         Err(EapError::Malformed(_))
     ));
+}
+
+#[test]
+fn a_missing_client_certificate_is_named() {
+    let pki = pki();
+    for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
+        let (server, mut config) = configs(&pki, version);
+        let mut roots = RootCertStore::empty();
+        roots.add(pki.ca.clone()).unwrap();
+        config.client_config = Arc::new(
+            ClientConfig::builder_with_provider(provider())
+                .with_protocol_versions(&[version])
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        );
+        let mut c = client(config);
+        let err = run(
+            &mut c,
+            server,
+            version.version == rustls::ProtocolVersion::TLSv1_3,
+        )
+        .unwrap_err();
+        assert_eq!(err, EapError::ClientCertificateRequired, "{version:?}");
+        assert_eq!(
+            err.to_string(),
+            "the server asked for a client certificate but the profile has none"
+        );
+    }
 }

@@ -71,6 +71,10 @@ pub enum EapError {
     /// The EAP-TLS handshake failed (certificate rejected, no common cipher, alert, ...).
     #[error("the EAP-TLS handshake failed: {0}")]
     Tls(String),
+    /// The EAP-TLS server asked for a client certificate, and the profile has none (or none
+    /// issued by a CA the server names).
+    #[error("the server asked for a client certificate but the profile has none")]
+    ClientCertificateRequired,
 }
 
 /// The method the client runs, with its credentials. `Debug` never prints the password.
@@ -245,6 +249,9 @@ impl EapClient {
             (EapCode::Failure, _) => {
                 let mschapv2 = match std::mem::replace(&mut self.state, State::Finished) {
                     State::FailureAcknowledged(m) => Some(m),
+                    State::Tls(session) if session.certificate_missing() => {
+                        return Err(EapError::ClientCertificateRequired);
+                    }
                     _ => None,
                 };
                 Ok(EapStep::Failure(EapFailure { mschapv2 }))

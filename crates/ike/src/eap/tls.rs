@@ -16,9 +16,12 @@
 use std::fmt;
 use std::io::Read as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use rustls::client::ResolvesClientCert;
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, ProtocolVersion};
+use rustls::sign::CertifiedKey;
+use rustls::{ClientConfig, ClientConnection, ProtocolVersion, SignatureScheme};
 use zeroize::Zeroizing;
 
 use super::EapError;
@@ -90,9 +93,41 @@ impl<'a> TlsPacket<'a> {
     }
 }
 
+/// Wraps the configured client-certificate resolver to remember whether the server asked for
+/// a certificate we could not give, so that the failure that follows can say so.
+#[derive(Debug)]
+struct NoticeMissingCertificate {
+    inner: Arc<dyn ResolvesClientCert>,
+    asked_in_vain: Arc<AtomicBool>,
+}
+
+impl ResolvesClientCert for NoticeMissingCertificate {
+    fn resolve(
+        &self,
+        root_hint_subjects: &[&[u8]],
+        sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        let chosen = self.inner.resolve(root_hint_subjects, sigschemes);
+        if chosen.is_none() {
+            self.asked_in_vain.store(true, Ordering::Relaxed);
+        }
+        chosen
+    }
+
+    fn only_raw_public_keys(&self) -> bool {
+        self.inner.only_raw_public_keys()
+    }
+
+    fn has_certs(&self) -> bool {
+        self.inner.has_certs()
+    }
+}
+
 /// One EAP-TLS conversation (client side).
 pub(crate) struct TlsSession {
     conn: ClientConnection,
+    /// The server asked for a client certificate and we had none to give.
+    certificate_missing: Arc<AtomicBool>,
     /// Incoming TLS message being reassembled.
     incoming: Vec<u8>,
     incoming_expected: Option<usize>,
@@ -107,10 +142,17 @@ pub(crate) struct TlsSession {
 
 impl TlsSession {
     pub(crate) fn new(config: &EapTlsConfig) -> Result<Self, EapError> {
-        let conn = ClientConnection::new(config.client_config.clone(), config.server_name.clone())
+        let certificate_missing = Arc::new(AtomicBool::new(false));
+        let mut client_config = (*config.client_config).clone();
+        client_config.client_auth_cert_resolver = Arc::new(NoticeMissingCertificate {
+            inner: client_config.client_auth_cert_resolver.clone(),
+            asked_in_vain: certificate_missing.clone(),
+        });
+        let conn = ClientConnection::new(Arc::new(client_config), config.server_name.clone())
             .map_err(|e| EapError::Tls(e.to_string()))?;
         Ok(Self {
             conn,
+            certificate_missing,
             incoming: Vec::new(),
             incoming_expected: None,
             outgoing: Vec::new(),
@@ -177,6 +219,9 @@ impl TlsSession {
                 .map_err(|e| EapError::Tls(e.to_string()))?;
             let state = match self.conn.process_new_packets() {
                 Ok(state) => state,
+                Err(_) if self.certificate_missing() => {
+                    return Err(EapError::ClientCertificateRequired);
+                }
                 Err(e) => return Err(EapError::Tls(e.to_string())),
             };
             if state.plaintext_bytes_to_read() > 0 {
@@ -236,6 +281,12 @@ impl TlsSession {
             self.sent = 0;
         }
         out
+    }
+
+    /// Whether the server asked for a client certificate and the configuration had none (or
+    /// none it accepts): the reason the handshake fails, if it does.
+    pub(crate) fn certificate_missing(&self) -> bool {
+        self.certificate_missing.load(Ordering::Relaxed)
     }
 
     /// The MSK, once the handshake is complete (and for TLS 1.3 the success indication came).
