@@ -15,6 +15,7 @@
 //! - [`pki`]: a throw-away CA and certificates for the gateway.
 //! - [`templates`]: ready-made gateway (PSK, EAP-MSCHAPv2 + certificate) and reference-client
 //!   configurations.
+//! - [`ike_client`]: Tern's `ike::Initiator` over real sockets until its CHILD_SA carries a ping.
 //!
 //! What the strongSwan side does here (5.9.8, `kernel-libipsec`), so tests expect it:
 //! - ESP is always UDP-encapsulated and IKE floats to port 4500 after IKE_SA_INIT: charon fakes
@@ -56,6 +57,7 @@
 mod charon;
 mod cmd;
 pub mod esp_probe;
+pub mod ike_client;
 mod lab;
 pub mod pki;
 mod prereq;

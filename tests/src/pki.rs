@@ -143,6 +143,36 @@ impl Ca {
         })
     }
 
+    /// Issues an intermediate CA named `common_name` under this one; its certificates chain
+    /// up through [`Ca::cert_pem`] of both. Use it to make long chains (large CERT payloads).
+    ///
+    /// # Errors
+    /// When key generation or signing fails.
+    pub fn intermediate(&self, common_name: &str, kind: KeyKind) -> Result<Ca> {
+        let key = kind.generate()?;
+        let mut params = CertificateParams::new(Vec::<String>::new())?;
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "Tern Lab");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        params.use_authority_key_identifier_extension = true;
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        let cert = params.signed_by(&key, &issuer)?;
+        Ok(Ca {
+            cert_pem: cert.pem(),
+            params,
+            key,
+        })
+    }
+
     /// The CA certificate as a swanctl file: `x509ca/<name>.pem`.
     #[must_use]
     pub fn swanctl_files(&self, name: &str) -> Vec<(PathBuf, Vec<u8>)> {
