@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ike::cert::ClientCredential;
+use ike::cert::{CertError, ClientCredential};
 use ike::eap::{EapError, EapMethod, EapTlsConfig};
 use ike::wire::ExchangeType;
 use ike::{AuthConfig, AuthFailure, Error, Identity, RetransmitConfig};
@@ -21,6 +21,7 @@ use rustls::{ClientConfig, RootCertStore};
 use tern_e2e::ike_client::{IkeOutcome, gateway_name, run_against_gateway, server_auth};
 use tern_e2e::pki::{Ca, IssuedCert, KeyKind};
 use tern_e2e::{CharonConfig, Lab, LabConfig, Ns, templates};
+use zeroize::Zeroizing;
 
 /// The EAP identity of the EAP-TLS rows; their client certificate carries it as a DNS SAN, so
 /// that strongSwan finds the certificate for the identity.
@@ -124,6 +125,37 @@ fn eap_tls_without_a_client_certificate() {
     if let Err(e) = &outcome.result {
         eprintln!("EAP-TLS without a client certificate: {e}");
     }
+}
+
+/// A password profile against a gateway that only takes client certificates: the gateway
+/// refuses at once, and the error says what is missing (no password ever left).
+#[test]
+fn password_profile_against_a_certificate_only_gateway() {
+    if !tern_e2e::should_run("password-profile-certificate-gateway") {
+        return;
+    }
+    let lab = Lab::new(LabConfig::default()).expect("lab");
+    let ca = Ca::new("Tern Lab CA", KeyKind::EcdsaP256).expect("CA");
+    let gateway = gateway_cert(&ca, KeyKind::EcdsaP256);
+    let conf = gateway_with_client_auth(&ca, &gateway, "auth = pubkey\n");
+    let auth = AuthConfig::Eap {
+        identity: "alice".into(),
+        method: EapMethod::MsChapV2 {
+            user_name: "alice".into(),
+            password: Zeroizing::new("secret-pw".into()),
+        },
+        server: server_auth(&ca, gateway_name()),
+    };
+    let local_id = Identity::Email("alice@tern.test".into());
+    let (outcome, gateway_log) = run_against_gateway(&lab, conf, (local_id, auth), |_| {});
+    match &outcome.result {
+        Err(Error::AuthenticationFailed(AuthFailure::Certificate(
+            CertError::NoClientCertificate,
+        ))) => {}
+        Err(e) => panic!("{}\nwrong error {e:?}\n{gateway_log}", outcome.log),
+        Ok(_) => panic!("{}\nestablished without a client certificate", outcome.log),
+    }
+    assert_eq!(outcome.last_ike_auth_message_id, Some(1), "{}", outcome.log);
 }
 
 /// Certificates both ways (AUTH signatures, no EAP) with `kind` keys everywhere; our IDi is

@@ -163,6 +163,11 @@ pub enum AuthFailure {
     /// The gateway answered our EAP login with AUTHENTICATION_FAILED.
     #[error("the VPN gateway rejected the user name or password")]
     CredentialsRejected,
+    /// The gateway refused an EAP login outright, before any credential was sent.
+    #[error(
+        "the VPN gateway does not accept an EAP (user name and password) login for this identity; check the profile's identity and authentication method"
+    )]
+    EapRefused,
     /// The EAP conversation broke down (see the message).
     #[error("{0}")]
     Eap(#[from] crate::eap::EapError),

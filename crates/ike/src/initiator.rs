@@ -288,6 +288,8 @@ struct Auth {
     nat: NatState,
     /// The RFC 7427 hashes the gateway announced in IKE_SA_INIT, if it did.
     peer_hashes: Option<Vec<HashAlgorithm>>,
+    /// The gateway sent CERTREQ in IKE_SA_INIT (it may want a certificate from us).
+    certificate_requested: bool,
     /// The EAP conversation, with EAP authentication.
     eap: Option<Box<EapRounds>>,
 }
@@ -857,6 +859,10 @@ impl Initiator {
             inbound_spi,
             nat,
             peer_hashes,
+            certificate_requested: msg
+                .payloads
+                .iter()
+                .any(|p| matches!(p, Payload::CertReq(_))),
             eap,
         };
         let inner = self.build_ike_auth(&auth)?;
@@ -1152,7 +1158,9 @@ impl Initiator {
                 ike_sa,
                 (&auth.response, &auth.ni),
                 inner,
-                refused,
+                |n| {
+                    eap_refused_at_once(n, auth.certificate_requested).unwrap_or_else(|| refused(n))
+                },
             )?;
             eap.gateway = Some(gateway);
             eap.client.server_authenticated();
@@ -1838,6 +1846,20 @@ fn verify_gateway_certificate(
         .into());
     }
     Ok((remote_id, id_body))
+}
+
+/// The gateway's answer to our first IKE_AUTH request of an EAP login was the error `notify`
+/// instead of its certificate and the EAP start: if that is AUTHENTICATION_FAILED, it refused
+/// EAP before any credential was sent, which usually means it wants a certificate from us.
+fn eap_refused_at_once(notify: NotifyType, certificate_requested: bool) -> Option<Error> {
+    if notify != NotifyType::AUTHENTICATION_FAILED {
+        return None;
+    }
+    Some(if certificate_requested {
+        AuthFailure::Certificate(cert::CertError::NoClientCertificate).into()
+    } else {
+        AuthFailure::EapRefused.into()
+    })
 }
 
 /// Every selector the gateway returned must lie inside one we proposed (RFC 7296 §2.9).

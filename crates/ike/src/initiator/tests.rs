@@ -397,6 +397,18 @@ impl Responder {
                 )),
             ]
             .into_iter()
+            .chain(
+                self.cfg
+                    .eap
+                    .as_ref()
+                    .filter(|g| g.script == eap::Script::RefuseEapAfterCertificateRequest)
+                    .map(|_| {
+                        Payload::CertReq(CertRepr {
+                            encoding: CertEncoding(CERT_ENCODING_X509_SIGNATURE),
+                            data: vec![0x5a; 20],
+                        })
+                    }),
+            )
             .chain(self.cfg.fragmentation.then(|| {
                 Payload::Notify(NotifyRepr::new(
                     NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
@@ -2092,12 +2104,17 @@ mod eap {
         Honest,
         /// EAP-Success right after the identity, without any method.
         EarlySuccess,
+        /// AUTHENTICATION_FAILED at once, without certificate or EAP (a gateway that only
+        /// takes certificates).
+        RefuseEap,
+        /// As `RefuseEap`, after a CERTREQ in IKE_SA_INIT.
+        RefuseEapAfterCertificateRequest,
     }
 
     pub(super) struct EapGateway {
         credential: ClientCredential,
         chain: Vec<Vec<u8>>,
-        script: Script,
+        pub(super) script: Script,
         first_request: Vec<Payload>,
         next_id: u8,
         msk: Option<Zeroizing<Vec<u8>>>,
@@ -2286,6 +2303,15 @@ mod eap {
         /// gateway's key, and EAP-Identity.
         fn first_eap_round(&mut self, inner: &[Payload]) -> Vec<Payload> {
             assert!(!ike_auth_ok(inner), "an EAP client sends no AUTH first");
+            if matches!(
+                self.eap().script,
+                Script::RefuseEap | Script::RefuseEapAfterCertificateRequest
+            ) {
+                return vec![Payload::Notify(NotifyRepr::new(
+                    NotifyType::AUTHENTICATION_FAILED,
+                    vec![],
+                ))];
+            }
             let sa = self.sa.as_ref().unwrap();
             let prf = sa.keys.suite.prf;
             let idr = Identity::Fqdn(GATEWAY_NAME.into()).to_repr();
@@ -2420,5 +2446,32 @@ mod eap {
         );
         // Only the identity was sent; no AUTH computed from a missing MSK.
         assert_eq!(net.responder.eap().eap_responses, 1);
+    }
+
+    #[test]
+    fn a_gateway_refusing_eap_outright_is_not_a_wrong_password() {
+        let pki = pki(GATEWAY_NAME);
+        let net = eap_net(&pki, &pki, GATEWAY_NAME, PASSWORD, Script::RefuseEap);
+        assert_eq!(
+            *net.failure(),
+            Error::AuthenticationFailed(AuthFailure::EapRefused)
+        );
+        let net = eap_net(
+            &pki,
+            &pki,
+            GATEWAY_NAME,
+            PASSWORD,
+            Script::RefuseEapAfterCertificateRequest,
+        );
+        let failure = net.failure();
+        assert_eq!(
+            *failure,
+            Error::AuthenticationFailed(AuthFailure::Certificate(CertError::NoClientCertificate))
+        );
+        assert_eq!(
+            failure.to_string(),
+            "the server asked for a client certificate but the profile has none"
+        );
+        assert_eq!(net.responder.eap().eap_responses, 0);
     }
 }
