@@ -77,9 +77,10 @@ fn eap_tls_config(ca: &Ca, client: Option<&IssuedCert>) -> EapTlsConfig {
     }
 }
 
-/// EAP-TLS against a gateway that proves itself with `gateway_kind` and requires a client
-/// certificate; ours if `with_client_cert`.
-fn eap_tls(name: &str, with_client_cert: bool) -> Option<(IkeOutcome, String)> {
+/// EAP-TLS against a gateway that requires a client certificate (ours if `with_client_cert`)
+/// and proves itself with its certificate in IKE, or only inside EAP-TLS if `eap_only`
+/// (RFC 5998; strongSwan's `local { auth = eap }`).
+fn eap_tls(name: &str, with_client_cert: bool, eap_only: bool) -> Option<(IkeOutcome, String)> {
     if !tern_e2e::should_run(name) {
         return None;
     }
@@ -89,7 +90,12 @@ fn eap_tls(name: &str, with_client_cert: bool) -> Option<(IkeOutcome, String)> {
     let client = ca
         .issue(EAP_TLS_USER, &[EAP_TLS_USER], KeyKind::EcdsaP256)
         .expect("client certificate");
-    let conf = gateway_with_client_auth(&ca, &gateway, "auth = eap-tls\n      eap_id = %any\n");
+    let mut conf = gateway_with_client_auth(&ca, &gateway, "auth = eap-tls\n      eap_id = %any\n");
+    if eap_only {
+        let local = "auth = pubkey\n      certs";
+        assert!(conf.swanctl_conf.contains(local), "template changed shape");
+        conf.swanctl_conf = conf.swanctl_conf.replace(local, "auth = eap\n      certs");
+    }
     let auth = AuthConfig::Eap {
         identity: EAP_TLS_USER.into(),
         method: EapMethod::Tls(eap_tls_config(&ca, with_client_cert.then_some(&client))),
@@ -101,7 +107,7 @@ fn eap_tls(name: &str, with_client_cert: bool) -> Option<(IkeOutcome, String)> {
 
 #[test]
 fn eap_tls_login_and_ping() {
-    let Some((outcome, gateway_log)) = eap_tls("eap-tls-success", true) else {
+    let Some((outcome, gateway_log)) = eap_tls("eap-tls-success", true, false) else {
         return;
     };
     expect_success(&outcome, &gateway_log);
@@ -111,9 +117,29 @@ fn eap_tls_login_and_ping() {
     );
 }
 
+/// EAP-only authentication (RFC 5998): the gateway sends no certificate or AUTH of its own in
+/// IKE; EAP-TLS authenticates it, and the MSK-keyed AUTH payloads finish the login.
+#[test]
+fn eap_only_eap_tls_login_and_ping() {
+    let Some((outcome, gateway_log)) = eap_tls("eap-only-eap-tls", true, true) else {
+        return;
+    };
+    expect_success(&outcome, &gateway_log);
+    assert!(
+        gateway_log.contains("EAP method EAP_TLS succeeded"),
+        "{gateway_log}"
+    );
+    // The gateway's first answer: its identity and the EAP start, no CERT, no AUTH.
+    assert!(
+        gateway_log.contains("generating IKE_AUTH response 1 [ IDr EAP/REQ/ID ]"),
+        "not EAP-only:\n{gateway_log}"
+    );
+}
+
 #[test]
 fn eap_tls_without_a_client_certificate() {
-    let Some((outcome, gateway_log)) = eap_tls("eap-tls-no-client-certificate", false) else {
+    let Some((outcome, gateway_log)) = eap_tls("eap-tls-no-client-certificate", false, false)
+    else {
         return;
     };
     match &outcome.result {

@@ -958,6 +958,12 @@ impl Initiator {
                 Vec::new(),
             )));
         }
+        if eap_only::offered(&self.config.auth) {
+            inner.push(Payload::Notify(NotifyRepr::new(
+                NotifyType::EAP_ONLY_AUTHENTICATION,
+                Vec::new(),
+            )));
+        }
         if let Some(remote_id) = &self.config.remote_id {
             inner.push(Payload::IdR(remote_id.to_repr()));
         }
@@ -1149,6 +1155,18 @@ impl Initiator {
             return self.establish_child(inner, remote_id);
         }
 
+        if eap.gateway.is_none()
+            && auth_payload.is_none()
+            && eap_payload.is_some()
+            && eap_only::offered(&config.auth)
+        {
+            // EAP-only (RFC 5998): the method (EAP-TLS) authenticates the gateway itself.
+            eap.gateway = Some(eap_only::gateway_identity(
+                config.remote_id.as_ref(),
+                inner,
+            )?);
+            eap.client.server_authenticated();
+        }
         if eap.gateway.is_none() {
             // The first answer: the gateway proves itself with its certificate before the EAP
             // client may answer any method challenge (the password must not reach an impostor).
@@ -1898,6 +1916,7 @@ fn negotiated_config(cp: &CpRepr) -> NegotiatedConfig {
     config
 }
 
+mod eap_only;
 mod fragments;
 #[cfg(test)]
 mod tests;

@@ -2109,13 +2109,15 @@ mod eap {
         RefuseEap,
         /// As `RefuseEap`, after a CERTREQ in IKE_SA_INIT.
         RefuseEapAfterCertificateRequest,
+        /// Answer as for EAP-only (RFC 5998): IDr and EAP-Identity, no certificate or AUTH.
+        EapOnly,
     }
 
     pub(super) struct EapGateway {
         credential: ClientCredential,
         chain: Vec<Vec<u8>>,
         pub(super) script: Script,
-        first_request: Vec<Payload>,
+        pub(super) first_request: Vec<Payload>,
         next_id: u8,
         msk: Option<Zeroizing<Vec<u8>>>,
         /// EAP messages received from the initiator.
@@ -2322,6 +2324,11 @@ mod eap {
                 .credential
                 .sign_auth(Some(&[HashAlgorithm::SHA2_256]), false, &octets)
                 .unwrap();
+            if gw.script == Script::EapOnly {
+                let id = gw.next_id;
+                gw.next_id += 1;
+                return vec![Payload::IdR(idr), eap_request(id, EapType::IDENTITY, &[])];
+            }
             let mut out = vec![Payload::IdR(idr)];
             out.extend(gw.chain.iter().map(|der| {
                 Payload::Cert(CertRepr {
@@ -2472,6 +2479,30 @@ mod eap {
             failure.to_string(),
             "the server asked for a client certificate but the profile has none"
         );
+        assert_eq!(net.responder.eap().eap_responses, 0);
+    }
+
+    #[test]
+    fn eap_only_is_neither_offered_nor_accepted_with_mschapv2() {
+        let pki = pki(GATEWAY_NAME);
+        let net = eap_net(&pki, &pki, GATEWAY_NAME, PASSWORD, Script::EapOnly);
+        let first = &net.responder.eap().first_request;
+        assert!(
+            notifies(first).all(|n| n.notify_type != NotifyType::EAP_ONLY_AUTHENTICATION),
+            "EAP-only offered with MSCHAPv2"
+        );
+        assert!(
+            matches!(
+                net.failure(),
+                Error::PeerMisbehaved(PeerMisbehaved::PayloadRules(rules::RuleViolation::Missing(
+                    _,
+                    PayloadType::AUTH
+                )))
+            ),
+            "{:?}",
+            net.failure()
+        );
+        // Not even the EAP identity went out to a gateway that did not prove itself.
         assert_eq!(net.responder.eap().eap_responses, 0);
     }
 }
