@@ -149,28 +149,12 @@ impl Ca {
     /// # Errors
     /// When key generation or signing fails.
     pub fn intermediate(&self, common_name: &str, kind: KeyKind) -> Result<Ca> {
-        let key = kind.generate()?;
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, "Tern Lab");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        params.use_authority_key_identifier_extension = true;
+        // A CA like any other, then signed by this one instead of by itself.
+        let mut ca = Ca::new(common_name, kind)?;
+        ca.params.use_authority_key_identifier_extension = true;
         let issuer = Issuer::from_params(&self.params, &self.key);
-        let cert = params.signed_by(&key, &issuer)?;
-        Ok(Ca {
-            cert_pem: cert.pem(),
-            params,
-            key,
-        })
+        ca.cert_pem = ca.params.signed_by(&ca.key, &issuer)?.pem();
+        Ok(ca)
     }
 
     /// The CA certificate as a swanctl file: `x509ca/<name>.pem`.

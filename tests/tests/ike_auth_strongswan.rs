@@ -184,17 +184,17 @@ fn password_profile_against_a_certificate_only_gateway() {
     assert_eq!(outcome.last_ike_auth_message_id, Some(1), "{}", outcome.log);
 }
 
-/// Certificates both ways (AUTH signatures, no EAP) with `kind` keys everywhere; our IDi is
-/// our certificate's subject DN.
-fn certificates_both_ways(name: &str, kind: KeyKind, rsa_pss: bool) {
+/// Certificates both ways (AUTH signatures, no EAP): the CA and the gateway with
+/// `gateway_kind` keys, ours with `client_kind`; our IDi is our certificate's subject DN.
+fn certificates_both_ways(name: &str, gateway_kind: KeyKind, client_kind: KeyKind, rsa_pss: bool) {
     if !tern_e2e::should_run(name) {
         return;
     }
     let lab = Lab::new(LabConfig::default()).expect("lab");
-    let ca = Ca::new("Tern Lab CA", kind).expect("CA");
-    let gateway = gateway_cert(&ca, kind);
+    let ca = Ca::new("Tern Lab CA", gateway_kind).expect("CA");
+    let gateway = gateway_cert(&ca, gateway_kind);
     let client = ca
-        .issue("alice", &["alice.tern.test"], kind)
+        .issue("alice", &["alice.tern.test"], client_kind)
         .expect("client certificate");
     let conf = gateway_with_client_auth(&ca, &gateway, "auth = pubkey\n");
     let credential =
@@ -219,12 +219,25 @@ fn certificates_both_ways(name: &str, kind: KeyKind, rsa_pss: bool) {
 
 #[test]
 fn certificates_both_ways_ecdsa_p384() {
-    certificates_both_ways("certificates-ecdsa-p384", KeyKind::EcdsaP384, false);
+    let kind = KeyKind::EcdsaP384;
+    certificates_both_ways("certificates-ecdsa-p384", kind, kind, false);
 }
 
 #[test]
 fn certificates_both_ways_rsa_pss() {
-    certificates_both_ways("certificates-rsa-pss", KeyKind::Rsa3072, true);
+    let kind = KeyKind::Rsa3072;
+    certificates_both_ways("certificates-rsa-pss", kind, kind, true);
+}
+
+/// The common mix: an RSA gateway, an ECDSA P-256 client.
+#[test]
+fn certificates_rsa_gateway_ecdsa_client() {
+    certificates_both_ways(
+        "certificates-rsa-gateway-ecdsa-client",
+        KeyKind::Rsa3072,
+        KeyKind::EcdsaP256,
+        false,
+    );
 }
 
 /// Drops every IPv4 fragment arriving in `ns` before reassembly (priority -500 runs before

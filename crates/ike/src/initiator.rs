@@ -1077,16 +1077,7 @@ impl Initiator {
 
     /// The gateway's identity must be the configured one, if any.
     fn check_remote_id(&self, remote_id: &Identity) -> Result<(), Error> {
-        if let Some(expected) = &self.config.remote_id
-            && expected != remote_id
-        {
-            return Err(AuthFailure::PeerIdMismatch {
-                expected: expected.to_string(),
-                got: remote_id.to_string(),
-            }
-            .into());
-        }
-        Ok(())
+        require_configured_id(self.config.remote_id.as_ref(), remote_id)
     }
 
     /// One IKE_AUTH response of an EAP login (RFC 7296 §2.16): first the gateway's
@@ -1854,16 +1845,22 @@ fn verify_gateway_certificate(
         .verify_auth(auth_payload.method.0, &auth_payload.data, &octets)
         .map_err(AuthFailure::from)?;
     let remote_id = Identity::from_repr(idr);
-    if let Some(expected) = configured_id
-        && *expected != remote_id
+    require_configured_id(configured_id, &remote_id)?;
+    Ok((remote_id, id_body))
+}
+
+/// The gateway's identity must be the configured one, if any.
+fn require_configured_id(configured: Option<&Identity>, got: &Identity) -> Result<(), Error> {
+    if let Some(expected) = configured
+        && expected != got
     {
         return Err(AuthFailure::PeerIdMismatch {
             expected: expected.to_string(),
-            got: remote_id.to_string(),
+            got: got.to_string(),
         }
         .into());
     }
-    Ok((remote_id, id_body))
+    Ok(())
 }
 
 /// The gateway's answer to our first IKE_AUTH request of an EAP login was the error `notify`

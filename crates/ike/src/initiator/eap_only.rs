@@ -14,7 +14,7 @@ use crate::eap::EapMethod;
 use crate::error::{Error, PeerMisbehaved};
 use crate::wire::{ExchangeType, IdRepr, Identity, Payload, PayloadType, rules};
 
-use super::AuthFailure;
+use super::require_configured_id;
 
 /// Whether we offer EAP-only authentication with this configuration.
 pub(super) fn offered(auth: &AuthConfig) -> bool {
@@ -44,14 +44,6 @@ pub(super) fn gateway_identity(
             PayloadType::IDR,
         )))?;
     let remote_id = Identity::from_repr(idr);
-    if let Some(expected) = configured
-        && *expected != remote_id
-    {
-        return Err(AuthFailure::PeerIdMismatch {
-            expected: expected.to_string(),
-            got: remote_id.to_string(),
-        }
-        .into());
-    }
+    require_configured_id(configured, &remote_id)?;
     Ok((remote_id, idr.to_body()))
 }
