@@ -15,9 +15,6 @@ use ike::cert::{CertError, ClientCredential};
 use ike::eap::{EapError, EapMethod, EapTlsConfig};
 use ike::wire::ExchangeType;
 use ike::{AuthConfig, AuthFailure, Error, Identity, RetransmitConfig};
-use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use rustls::{ClientConfig, RootCertStore};
 use tern_e2e::ike_client::{IkeOutcome, gateway_name, run_against_gateway, server_auth};
 use tern_e2e::pki::{Ca, IssuedCert, KeyKind};
 use tern_e2e::{CharonConfig, Lab, LabConfig, Ns, templates};
@@ -50,31 +47,15 @@ fn expect_success(outcome: &IkeOutcome, gateway_log: &str) {
     }
 }
 
-/// The rustls client configuration of an EAP-TLS profile: `ca` as the only root, and the
+/// The EAP-TLS configuration of a profile: `ca` as the only root, the gateway's name, and the
 /// client certificate if given.
 fn eap_tls_config(ca: &Ca, client: Option<&IssuedCert>) -> EapTlsConfig {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(ca.cert_pem.as_bytes()).expect("CA PEM"))
-        .expect("CA certificate");
-    let builder = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .with_root_certificates(roots);
-    let config = match client {
-        Some(cert) => builder
-            .with_client_auth_cert(
-                vec![CertificateDer::from(cert.cert_der.clone())],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key_pkcs8_der.to_vec())),
-            )
-            .expect("client certificate"),
-        None => builder.with_no_client_auth(),
-    };
-    EapTlsConfig {
-        client_config: Arc::new(config),
-        server_name: ServerName::try_from(templates::GATEWAY_ID).expect("server name"),
-    }
+    let credential = client.map(|c| {
+        ClientCredential::from_pem_or_der(c.cert_pem.as_bytes(), c.key_pem.as_bytes())
+            .expect("client credential")
+    });
+    EapTlsConfig::new(&server_auth(ca, gateway_name()), credential.as_ref())
+        .expect("EAP-TLS configuration")
 }
 
 /// EAP-TLS against a gateway that requires a client certificate (ours if `with_client_cert`)

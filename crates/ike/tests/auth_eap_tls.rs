@@ -289,3 +289,44 @@ fn a_missing_client_certificate_is_named() {
         );
     }
 }
+
+/// `EapTlsConfig::new` from the profile's trust store, expected name and client credential.
+fn profile_config(pki: &Pki, name: &str, wall_clock: std::time::SystemTime) -> EapTlsConfig {
+    let server = ike::ServerAuth {
+        trust: Arc::new(ike::cert::TrustStore::from_ca_certificates(&[pki.ca.as_ref()]).unwrap()),
+        expected_identity: ike::cert::GatewayIdentity::Fqdn(name.into()),
+        request_certificates: true,
+        wall_clock,
+    };
+    let credential =
+        ike::cert::ClientCredential::from_pem_or_der(&pki.client.0[0], pki.client.1.secret_der())
+            .unwrap();
+    EapTlsConfig::new(&server, Some(&credential)).unwrap()
+}
+
+#[test]
+fn a_config_from_the_profile_checks_name_and_time() {
+    let pki = pki();
+    let now = std::time::SystemTime::now();
+    for (version, tls13) in [
+        (&rustls::version::TLS12, false),
+        (&rustls::version::TLS13, true),
+    ] {
+        let (server, _) = configs(&pki, version);
+        let mut c = client(profile_config(&pki, "radius.example.com", now));
+        let (step, server_msk, _) = run(&mut c, server, tls13).unwrap();
+        match step {
+            EapStep::Success { msk: Some(msk) } => assert_eq!(*msk, server_msk),
+            other => panic!("{other:?}"),
+        }
+    }
+    let (server, _) = configs(&pki, &rustls::version::TLS13);
+    let mut c = client(profile_config(&pki, "vpn.example.org", now));
+    assert!(matches!(run(&mut c, server, true), Err(EapError::Tls(_))));
+    // In 1970 (rcgen's certificates are valid from 1975), the server's is not valid yet.
+    let then = std::time::UNIX_EPOCH + std::time::Duration::from_secs(86_400);
+    let (server, _) = configs(&pki, &rustls::version::TLS13);
+    let mut c = client(profile_config(&pki, "radius.example.com", then));
+    let err = run(&mut c, server, true).unwrap_err();
+    assert!(err.to_string().contains("not valid yet"), "{err}");
+}

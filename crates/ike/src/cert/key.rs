@@ -138,6 +138,8 @@ pub struct SignedAuth {
 /// The client's certificate chain and private key. `Debug` shows no key material.
 pub struct ClientCredential {
     key: SigningKey,
+    /// The same key as DER, for EAP-TLS (rustls signs with its own key type).
+    key_der: PrivateKeyDer<'static>,
     chain: Vec<CertificateDer<'static>>,
     subject: String,
 }
@@ -218,15 +220,22 @@ impl ClientCredential {
         let (_, cert) = X509Certificate::from_der(own)
             .map_err(|e| CertError::BadClientCertificate(e.to_string()))?;
         let cert_key = PeerPublicKey::from_spki(cert.public_key().raw)?;
+        let key_der = key;
         let key = SigningKey::from_der(key)?;
         if cert_key.kind() != key.kind() || cert_key.key_bytes() != key.public_key() {
             return Err(CertError::KeyCertificateMismatch);
         }
         Ok(Self {
             key,
+            key_der: key_der.clone_key(),
             subject: cert.subject().to_string(),
             chain,
         })
+    }
+
+    /// The chain and key in rustls's types (EAP-TLS).
+    pub(crate) fn chain_and_key(&self) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+        (self.chain.clone(), self.key_der.clone_key())
     }
 
     /// The DER certificates to send, one CERT payload each (encoding 4), own certificate

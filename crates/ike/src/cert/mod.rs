@@ -247,6 +247,11 @@ impl TrustStore {
         self.source
     }
 
+    /// The trust anchors (for EAP-TLS's rustls verifier).
+    pub(crate) fn anchors(&self) -> &[TrustAnchor<'static>] {
+        &self.anchors
+    }
+
     /// How many anchors there are.
     #[must_use]
     pub fn len(&self) -> usize {

@@ -17,14 +17,18 @@ use std::fmt;
 use std::io::Read as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustls::client::ResolvesClientCert;
-use rustls::pki_types::ServerName;
+use rustls::pki_types::{ServerName, UnixTime};
 use rustls::sign::CertifiedKey;
-use rustls::{ClientConfig, ClientConnection, ProtocolVersion, SignatureScheme};
+use rustls::time_provider::TimeProvider;
+use rustls::{ClientConfig, ClientConnection, ProtocolVersion, RootCertStore, SignatureScheme};
 use zeroize::Zeroizing;
 
 use super::EapError;
+use crate::cert::{ClientCredential, GatewayIdentity};
+use crate::config::ServerAuth;
 
 /// Flag: the TLS Message Length field is present.
 pub const FLAG_LENGTH: u8 = 0x80;
@@ -45,6 +49,71 @@ pub struct EapTlsConfig {
     pub client_config: Arc<ClientConfig>,
     /// The name the EAP server's certificate must carry.
     pub server_name: ServerName<'static>,
+}
+
+impl EapTlsConfig {
+    /// The EAP-TLS configuration of a profile: the EAP server must present a certificate that
+    /// chains to `server.trust` and names `server.expected_identity` (a DNS name or an IP
+    /// address), valid at `server.wall_clock`, the same rules as for the gateway's IKE
+    /// certificate; `credential` is our client certificate (EAP-TLS servers normally require
+    /// one). TLS 1.2 and 1.3, with *ring*'s cipher suites.
+    ///
+    /// # Errors
+    /// [`EapError::Tls`] if the expected identity is an email address or a DN (TLS checks
+    /// names and addresses only), or the client key cannot be used for TLS.
+    pub fn new(
+        server: &ServerAuth,
+        credential: Option<&ClientCredential>,
+    ) -> Result<Self, EapError> {
+        let server_name = match &server.expected_identity {
+            GatewayIdentity::Fqdn(name) => ServerName::try_from(name.clone())
+                .map_err(|e| EapError::Tls(format!("the gateway name {name:?}: {e}")))?,
+            GatewayIdentity::Ip(ip) => ServerName::IpAddress((*ip).into()),
+            GatewayIdentity::Email(_) | GatewayIdentity::Dn(_) => {
+                return Err(EapError::Tls(
+                    "EAP-TLS checks the gateway by its DNS name or IP address; set one as the profile's remote identity".into(),
+                ));
+            }
+        };
+        let roots = RootCertStore {
+            roots: server.trust.anchors().to_vec(),
+        };
+        let tls_error = |e: rustls::Error| EapError::Tls(e.to_string());
+        let builder = ClientConfig::builder_with_details(
+            Arc::new(rustls::crypto::ring::default_provider()),
+            Arc::new(ProfileClock(server.wall_clock)),
+        )
+        .with_safe_default_protocol_versions()
+        .map_err(tls_error)?
+        .with_root_certificates(roots);
+        let client_config = match credential {
+            Some(credential) => {
+                let (chain, key) = credential.chain_and_key();
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(tls_error)?
+            }
+            None => builder.with_no_client_auth(),
+        };
+        Ok(Self {
+            client_config: Arc::new(client_config),
+            server_name,
+        })
+    }
+}
+
+/// Certificate validity is checked at the time the profile's checks use (the initiator has no
+/// clock of its own).
+#[derive(Debug)]
+struct ProfileClock(SystemTime);
+
+impl TimeProvider for ProfileClock {
+    fn current_time(&self) -> Option<UnixTime> {
+        self.0
+            .duration_since(UNIX_EPOCH)
+            .ok()
+            .map(UnixTime::since_unix_epoch)
+    }
 }
 
 impl fmt::Debug for EapTlsConfig {
