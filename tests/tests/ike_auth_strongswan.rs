@@ -58,28 +58,50 @@ fn eap_tls_config(ca: &Ca, client: Option<&IssuedCert>) -> EapTlsConfig {
         .expect("EAP-TLS configuration")
 }
 
-/// EAP-TLS against a gateway that requires a client certificate (ours if `with_client_cert`)
-/// and proves itself with its certificate in IKE, or only inside EAP-TLS if `eap_only`
-/// (RFC 5998; strongSwan's `local { auth = eap }`).
-fn eap_tls(name: &str, with_client_cert: bool, eap_only: bool) -> Option<(IkeOutcome, String)> {
+/// How an EAP-TLS row differs from the plain login.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum EapTlsCase {
+    /// Gateway certificate in IKE, then EAP-TLS with our client certificate.
+    Plain,
+    /// As `Plain`, but the profile has no client certificate.
+    NoClientCertificate,
+    /// EAP-only (RFC 5998; strongSwan's `local { auth = eap }`): the gateway proves itself
+    /// only inside EAP-TLS.
+    EapOnly,
+    /// As `EapOnly`, with a gateway certificate from a CA the profile does not trust.
+    EapOnlyUntrustedGateway,
+}
+
+/// EAP-TLS against a gateway that requires a client certificate.
+fn eap_tls(name: &str, case: EapTlsCase) -> Option<(IkeOutcome, String)> {
     if !tern_e2e::should_run(name) {
         return None;
     }
     let lab = Lab::new(LabConfig::default()).expect("lab");
     let ca = Ca::new("Tern Lab CA", KeyKind::EcdsaP256).expect("CA");
-    let gateway = gateway_cert(&ca, KeyKind::EcdsaP256);
+    let rogue_ca = Ca::new("Tern Lab CA", KeyKind::EcdsaP256).expect("CA");
+    let gateway_ca = if case == EapTlsCase::EapOnlyUntrustedGateway {
+        &rogue_ca
+    } else {
+        &ca
+    };
+    let gateway = gateway_cert(gateway_ca, KeyKind::EcdsaP256);
     let client = ca
         .issue(EAP_TLS_USER, &[EAP_TLS_USER], KeyKind::EcdsaP256)
         .expect("client certificate");
     let mut conf = gateway_with_client_auth(&ca, &gateway, "auth = eap-tls\n      eap_id = %any\n");
-    if eap_only {
+    if matches!(
+        case,
+        EapTlsCase::EapOnly | EapTlsCase::EapOnlyUntrustedGateway
+    ) {
         let local = "auth = pubkey\n      certs";
         assert!(conf.swanctl_conf.contains(local), "template changed shape");
         conf.swanctl_conf = conf.swanctl_conf.replace(local, "auth = eap\n      certs");
     }
+    let client = (case != EapTlsCase::NoClientCertificate).then_some(&client);
     let auth = AuthConfig::Eap {
         identity: EAP_TLS_USER.into(),
-        method: EapMethod::Tls(eap_tls_config(&ca, with_client_cert.then_some(&client))),
+        method: EapMethod::Tls(eap_tls_config(&ca, client)),
         server: server_auth(&ca, gateway_name()),
     };
     let local_id = Identity::Fqdn(EAP_TLS_USER.into());
@@ -88,12 +110,17 @@ fn eap_tls(name: &str, with_client_cert: bool, eap_only: bool) -> Option<(IkeOut
 
 #[test]
 fn eap_tls_login_and_ping() {
-    let Some((outcome, gateway_log)) = eap_tls("eap-tls-success", true, false) else {
+    let Some((outcome, gateway_log)) = eap_tls("eap-tls-success", EapTlsCase::Plain) else {
         return;
     };
     expect_success(&outcome, &gateway_log);
     assert!(
         gateway_log.contains("EAP method EAP_TLS succeeded"),
+        "{gateway_log}"
+    );
+    // What the impostor row below must not see.
+    assert!(
+        gateway_log.contains("received TLS peer certificate"),
         "{gateway_log}"
     );
 }
@@ -102,7 +129,7 @@ fn eap_tls_login_and_ping() {
 /// IKE; EAP-TLS authenticates it, and the MSK-keyed AUTH payloads finish the login.
 #[test]
 fn eap_only_eap_tls_login_and_ping() {
-    let Some((outcome, gateway_log)) = eap_tls("eap-only-eap-tls", true, true) else {
+    let Some((outcome, gateway_log)) = eap_tls("eap-only-eap-tls", EapTlsCase::EapOnly) else {
         return;
     };
     expect_success(&outcome, &gateway_log);
@@ -117,10 +144,35 @@ fn eap_only_eap_tls_login_and_ping() {
     );
 }
 
+/// EAP-only with an impostor gateway (a certificate from another CA of the same name): the
+/// TLS handshake stops at its certificate, before ours is sent.
+#[test]
+fn eap_only_with_an_untrusted_gateway_certificate() {
+    let Some((outcome, gateway_log)) = eap_tls(
+        "eap-only-untrusted-gateway",
+        EapTlsCase::EapOnlyUntrustedGateway,
+    ) else {
+        return;
+    };
+    match &outcome.result {
+        Err(Error::AuthenticationFailed(AuthFailure::Eap(EapError::ServerCertificate(
+            CertError::NotSignedByProfileCa,
+        )))) => {}
+        Err(e) => panic!("{}\nwrong error {e:?}\n{gateway_log}", outcome.log),
+        Ok(_) => panic!("{}\nestablished with an impostor", outcome.log),
+    }
+    assert!(
+        !gateway_log.contains("received TLS peer certificate"),
+        "our certificate went out:\n{gateway_log}"
+    );
+}
+
 #[test]
 fn eap_tls_without_a_client_certificate() {
-    let Some((outcome, gateway_log)) = eap_tls("eap-tls-no-client-certificate", false, false)
-    else {
+    let Some((outcome, gateway_log)) = eap_tls(
+        "eap-tls-no-client-certificate",
+        EapTlsCase::NoClientCertificate,
+    ) else {
         return;
     };
     match &outcome.result {

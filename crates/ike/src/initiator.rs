@@ -1188,7 +1188,7 @@ impl Initiator {
         let step = eap
             .client
             .handle(&eap_payload.message, rng.as_mut())
-            .map_err(AuthFailure::from)?;
+            .map_err(|e| AuthFailure::from(e.for_trust_source(server.trust.source())))?;
         let request = match step {
             EapStep::Respond(message) => vec![Payload::Eap(EapRepr { message })],
             EapStep::Success { msk } => {

@@ -8,6 +8,7 @@
 use std::io::Write as _;
 use std::sync::Arc;
 
+use ike::cert::CertError;
 use ike::crypto::SystemRandom;
 use ike::eap::tls::{FLAG_LENGTH, FLAG_MORE, FLAG_START, TlsPacket};
 use ike::eap::{
@@ -24,6 +25,11 @@ struct Pki {
     ca: CertificateDer<'static>,
     server: (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>),
     client: (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>),
+}
+
+/// The same names, another CA.
+fn pki_with_other_ca() -> Pki {
+    pki()
 }
 
 fn pki() -> Pki {
@@ -227,7 +233,10 @@ fn wrong_server_name_fails_the_handshake() {
     config.server_name = ServerName::try_from("other.example.com").unwrap();
     let mut c = client(config);
     let err = run(&mut c, server, true).unwrap_err();
-    assert!(matches!(err, EapError::Tls(_)), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "the server's certificate is for radius.example.com, not other.example.com"
+    );
     assert!(c.is_finished());
 }
 
@@ -322,11 +331,25 @@ fn a_config_from_the_profile_checks_name_and_time() {
     }
     let (server, _) = configs(&pki, &rustls::version::TLS13);
     let mut c = client(profile_config(&pki, "vpn.example.org", now));
-    assert!(matches!(run(&mut c, server, true), Err(EapError::Tls(_))));
+    assert!(matches!(
+        run(&mut c, server, true),
+        Err(EapError::ServerCertificate(CertError::NameMismatch { .. }))
+    ));
     // In 1970 (rcgen's certificates are valid from 1975), the server's is not valid yet.
     let then = std::time::UNIX_EPOCH + std::time::Duration::from_secs(86_400);
     let (server, _) = configs(&pki, &rustls::version::TLS13);
     let mut c = client(profile_config(&pki, "radius.example.com", then));
     let err = run(&mut c, server, true).unwrap_err();
-    assert!(err.to_string().contains("not valid yet"), "{err}");
+    assert!(
+        matches!(err, EapError::ServerCertificate(CertError::NotYetValid(_))),
+        "{err}"
+    );
+    // A CA the profile does not trust.
+    let other = pki_with_other_ca();
+    let (server, _) = configs(&other, &rustls::version::TLS13);
+    let mut c = client(profile_config(&pki, "radius.example.com", now));
+    assert_eq!(
+        run(&mut c, server, true).unwrap_err(),
+        EapError::ServerCertificate(CertError::NotSignedByProfileCa)
+    );
 }

@@ -574,6 +574,55 @@ fn chain_error(e: webpki::Error, source: TrustSource) -> CertError {
     }
 }
 
+/// The [`CertError`] for a server certificate rustls rejected (EAP-TLS), worded like the IKE
+/// certificate check's; `source` says whose CAs were trusted.
+pub(crate) fn from_tls_certificate_error(
+    error: &rustls::CertificateError,
+    source: TrustSource,
+) -> CertError {
+    use rustls::CertificateError as C;
+    let date = |t: &UnixTime| format_unix_time(i64::try_from(t.as_secs()).unwrap_or(i64::MAX));
+    match error {
+        C::UnknownIssuer | C::BadSignature => match source {
+            TrustSource::Profile => CertError::NotSignedByProfileCa,
+            TrustSource::System => CertError::NotSignedBySystemCa,
+        },
+        C::ExpiredContext { not_after, .. } => CertError::Expired(date(not_after)),
+        C::NotValidYetContext { not_before, .. } => CertError::NotYetValid(date(not_before)),
+        C::NotValidForNameContext {
+            expected,
+            presented,
+        } => {
+            // webpki lists the names in Debug form: `DnsName("a.example")`, `IpAddress(192.0.2.1)`.
+            let names: Vec<&str> = presented
+                .iter()
+                .filter_map(|n| {
+                    let inner = n
+                        .strip_prefix("DnsName(")
+                        .or_else(|| n.strip_prefix("IpAddress("))?
+                        .strip_suffix(')')?;
+                    Some(inner.trim_matches('"'))
+                })
+                .take(5)
+                .collect();
+            CertError::NameMismatch {
+                names: if names.is_empty() {
+                    "no DNS name or IP address".into()
+                } else {
+                    names.join(", ")
+                },
+                expected: expected.to_str().into_owned(),
+            }
+        }
+        C::InvalidPurpose | C::InvalidPurposeContext { .. } => CertError::WrongKeyUsage(
+            "its extended key usage does not allow server authentication".into(),
+        ),
+        other => {
+            CertError::ChainInvalid(rustls::Error::InvalidCertificate(other.clone()).to_string())
+        }
+    }
+}
+
 fn check_identity(
     ee: &webpki::EndEntityCert<'_>,
     cert: &X509Certificate<'_>,

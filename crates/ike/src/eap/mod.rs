@@ -71,6 +71,10 @@ pub enum EapError {
     /// The EAP-TLS handshake failed (certificate rejected, no common cipher, alert, ...).
     #[error("the EAP-TLS handshake failed: {0}")]
     Tls(String),
+    /// The EAP-TLS server's certificate did not check out (with EAP-only authentication this
+    /// is how an impostor gateway shows).
+    #[error("{0}")]
+    ServerCertificate(crate::cert::CertError),
     /// The EAP-TLS server asked for a client certificate, and the profile has none (or none
     /// issued by a CA the server names).
     #[error("the server asked for a client certificate but the profile has none")]

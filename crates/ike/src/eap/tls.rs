@@ -27,7 +27,7 @@ use rustls::{ClientConfig, ClientConnection, ProtocolVersion, RootCertStore, Sig
 use zeroize::Zeroizing;
 
 use super::EapError;
-use crate::cert::{ClientCredential, GatewayIdentity};
+use crate::cert::{CertError, ClientCredential, GatewayIdentity, TrustSource};
 use crate::config::ServerAuth;
 
 /// Flag: the TLS Message Length field is present.
@@ -99,6 +99,20 @@ impl EapTlsConfig {
             client_config: Arc::new(client_config),
             server_name,
         })
+    }
+}
+
+impl EapError {
+    /// Names the right trust store in a server-certificate error: EAP-TLS reports an unknown
+    /// issuer as the profile's CA, but the profile may trust the system's CAs.
+    #[must_use]
+    pub(crate) fn for_trust_source(self, source: TrustSource) -> Self {
+        match (self, source) {
+            (Self::ServerCertificate(CertError::NotSignedByProfileCa), TrustSource::System) => {
+                Self::ServerCertificate(CertError::NotSignedBySystemCa)
+            }
+            (other, _) => other,
+        }
     }
 }
 
@@ -290,6 +304,13 @@ impl TlsSession {
                 Ok(state) => state,
                 Err(_) if self.certificate_missing() => {
                     return Err(EapError::ClientCertificateRequired);
+                }
+                Err(rustls::Error::InvalidCertificate(e)) => {
+                    // The trust source is the profile's unless the caller says otherwise
+                    // (`for_trust_source`).
+                    return Err(EapError::ServerCertificate(
+                        crate::cert::from_tls_certificate_error(&e, TrustSource::Profile),
+                    ));
                 }
                 Err(e) => return Err(EapError::Tls(e.to_string())),
             };
