@@ -8,8 +8,10 @@
 //! - Client side: [`ClientCredential`] loads a private key and chain (PEM, DER or PKCS#12) and
 //!   signs our AUTH payload.
 //! - No clock and no network: time is an argument, revocation (CRL/OCSP) is not checked.
-//!   [`TrustStore::system`] reads the OS trust store once (file I/O); call it outside the
-//!   protocol core.
+//!   [`TrustStore::from_system_certificates`] takes the OS trust store's certificates, which
+//!   the caller reads (file I/O) outside the protocol core.
+//! - EAP-TLS checks the EAP server with rustls against the same [`TrustStore`], and its
+//!   failures are reported as the same [`CertError`]s.
 //! - Chain building and chain signatures are `rustls-webpki`'s; AUTH signatures are verified
 //!   and made with *ring*; certificate fields (names, key usage, dates) are read with
 //!   `x509-parser`.
