@@ -214,6 +214,139 @@ pub fn eap_sswan(name: &str, uuid: &str, ca: &Ca, user: &str) -> String {
     )
 }
 
+/// A gateway that proves itself with `cert` (issued by `ca`, sent always) and authenticates
+/// clients by their certificates, which must chain to `ca` (any client identity the certificate
+/// carries: by default its subject DN).
+#[must_use]
+pub fn gateway_pubkey(ca: &Ca, cert: &IssuedCert) -> CharonConfig {
+    gateway_certificate_auth(ca, cert, "      auth = pubkey\n")
+}
+
+/// A gateway that proves itself with `cert` and authenticates clients with EAP-TLS: the
+/// client's TLS certificate must chain to `ca` and carry the EAP identity the client gives.
+#[must_use]
+pub fn gateway_eap_tls(ca: &Ca, cert: &IssuedCert) -> CharonConfig {
+    gateway_certificate_auth(
+        ca,
+        cert,
+        "      auth = eap-tls\n      eap_id = %any\n",
+    )
+}
+
+fn gateway_certificate_auth(ca: &Ca, cert: &IssuedCert, remote: &str) -> CharonConfig {
+    let swanctl_conf = format!(
+        "connections {{\n\
+         \x20 {CONNECTION} {{\n\
+         \x20   local_addrs = {gw4}, {gw6}\n\
+         \x20   send_cert = always\n\
+         \x20   local {{\n\
+         \x20     auth = pubkey\n\
+         \x20     certs = {GATEWAY_CERT}.pem\n\
+         \x20     id = {GATEWAY_ID}\n\
+         \x20   }}\n\
+         \x20   remote {{\n{remote}\x20   }}\n\
+         {child}\
+         \x20 }}\n\
+         }}\n\
+         {pools}",
+        gw4 = addr::GATEWAY_V4,
+        gw6 = addr::GATEWAY_V6,
+        child = pool_and_child(),
+        pools = pools(),
+    );
+    let mut files = ca.swanctl_files("ca");
+    files.extend(cert.swanctl_files(GATEWAY_CERT));
+    CharonConfig {
+        swanctl_conf,
+        files,
+        ..CharonConfig::default()
+    }
+}
+
+/// A `.sswan` profile for [`gateway_pubkey`] (`kind` `ikev2-cert`) or [`gateway_eap_tls`]
+/// (`ikev2-eap-tls`): the client certificate as a PKCS#12 bundle (`local.p12`), `local_id` as
+/// the client's identity if given, the gateway's CA embedded, the gateway at
+/// [`addr::GATEWAY_V4`] with identity [`GATEWAY_ID`].
+#[must_use]
+pub fn cert_sswan(
+    name: &str,
+    uuid: &str,
+    kind: &str,
+    ca: &Ca,
+    pkcs12: &[u8],
+    local_id: Option<&str>,
+) -> String {
+    let local_id = local_id
+        .map(|id| format!("\"id\": \"{id}\", "))
+        .unwrap_or_default();
+    format!(
+        "{{\n  \"uuid\": \"{uuid}\",\n  \"name\": \"{name}\",\n  \"type\": \"{kind}\",\n  \
+         \"remote\": {{ \"addr\": \"{gateway}\", \"id\": \"{GATEWAY_ID}\", \"cert\": \"{cert}\" }},\n  \
+         \"local\": {{ {local_id}\"p12\": \"{p12}\" }}\n}}\n",
+        gateway = addr::GATEWAY_V4,
+        cert = base64(ca.cert_pem.as_bytes()),
+        p12 = base64(pkcs12),
+    )
+}
+
+/// An Apple `.mobileconfig` for [`gateway_pubkey`]: IKEv2 with `AuthenticationMethod`
+/// `Certificate`, the client certificate in a `com.apple.security.pkcs12` payload (with its
+/// `Password`) referenced by `PayloadCertificateUUID`, the gateway's CA in a
+/// `com.apple.security.pem` payload.
+#[must_use]
+pub fn cert_mobileconfig(name: &str, ca: &Ca, pkcs12: &[u8], password: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+  <key>PayloadContent</key>
+  <array>
+    <dict>
+      <key>PayloadContent</key><data>{ca}</data>
+      <key>PayloadType</key><string>com.apple.security.pem</string>
+      <key>PayloadUUID</key><string>0B6C3E1A-5D2F-4A8B-9C7D-1E2F3A4B5C6D</string>
+      <key>PayloadIdentifier</key><string>test.tern.lab.ca</string>
+      <key>PayloadVersion</key><integer>1</integer>
+    </dict>
+    <dict>
+      <key>Password</key><string>{password}</string>
+      <key>PayloadContent</key><data>{p12}</data>
+      <key>PayloadType</key><string>com.apple.security.pkcs12</string>
+      <key>PayloadUUID</key><string>5E7F8A9B-1C2D-4E3F-8A5B-6C7D8E9F0A1B</string>
+      <key>PayloadIdentifier</key><string>test.tern.lab.identity</string>
+      <key>PayloadVersion</key><integer>1</integer>
+    </dict>
+    <dict>
+      <key>IKEv2</key>
+      <dict>
+        <key>AuthenticationMethod</key><string>Certificate</string>
+        <key>ExtendedAuthEnabled</key><false/>
+        <key>PayloadCertificateUUID</key><string>5E7F8A9B-1C2D-4E3F-8A5B-6C7D8E9F0A1B</string>
+        <key>RemoteAddress</key><string>{gateway}</string>
+        <key>RemoteIdentifier</key><string>{GATEWAY_ID}</string>
+      </dict>
+      <key>PayloadType</key><string>com.apple.vpn.managed</string>
+      <key>PayloadUUID</key><string>2A3B4C5D-6E7F-4081-9A2B-3C4D5E6F7A8B</string>
+      <key>PayloadIdentifier</key><string>test.tern.lab.vpn</string>
+      <key>PayloadVersion</key><integer>1</integer>
+      <key>UserDefinedName</key><string>{name}</string>
+      <key>VPNType</key><string>IKEv2</string>
+    </dict>
+  </array>
+  <key>PayloadType</key><string>Configuration</string>
+  <key>PayloadUUID</key><string>9C8D7E6F-5A4B-4C3D-8E2F-1A0B9C8D7E6F</string>
+  <key>PayloadIdentifier</key><string>test.tern.lab</string>
+  <key>PayloadVersion</key><integer>1</integer>
+</dict>
+</plist>
+"#,
+        ca = base64(ca.cert_pem.as_bytes()),
+        p12 = base64(pkcs12),
+        gateway = addr::GATEWAY_V4,
+    )
+}
+
 /// Standard base64 with padding (RFC 4648 §4), for embedding certificates in profiles.
 fn base64(data: &[u8]) -> String {
     const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -5,6 +5,7 @@
 
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use zeroize::Zeroizing;
 
 use crate::IpcError;
 
@@ -46,7 +47,8 @@ where
     if len > MAX_FRAME_LEN {
         return Err(IpcError::FrameTooLarge { len });
     }
-    let mut body = vec![0; len];
+    // A connect request carries secrets: wipe the raw frame once it is parsed.
+    let mut body = Zeroizing::new(vec![0; len]);
     reader.read_exact(&mut body).await.map_err(IpcError::Io)?;
     decode(&body).map(Some)
 }
@@ -57,7 +59,7 @@ where
     W: AsyncWrite + Unpin,
     T: Serialize,
 {
-    let frame = encode(message)?;
+    let frame = Zeroizing::new(encode(message)?);
     writer.write_all(&frame).await.map_err(IpcError::Io)?;
     writer.flush().await.map_err(IpcError::Io)
 }

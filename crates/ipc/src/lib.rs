@@ -16,9 +16,9 @@ mod message;
 
 pub use client::{Client, SOCKET_ENV, Stream, default_socket_path};
 pub use message::{
-    ClientMessage, ConnectRequest, ConnectStage, ConnectionInfo, ErrorCode, ErrorReply, Event,
-    Failure, FailureKind, LogLevel, LogLine, PROTOCOL_VERSION, ProfileSummary, Request, Response,
-    Secrets, ServerMessage, Status, TrafficStats, TunnelState,
+    ClientCertificate, ClientMessage, ConnectRequest, ConnectStage, ConnectionInfo, ErrorCode,
+    ErrorReply, Event, Failure, FailureKind, LogLevel, LogLine, PROTOCOL_VERSION, ProfileSummary,
+    Request, Response, Secrets, ServerMessage, Status, TrafficStats, TunnelState,
 };
 
 /// What can go wrong talking to the helper.

@@ -70,21 +70,95 @@ pub struct Secrets {
     pub psk: Option<String>,
     /// The EAP password.
     pub eap_password: Option<String>,
-    /// The passphrase of the client's private key or PKCS#12 bundle.
-    pub private_key_passphrase: Option<String>,
+    /// The client's certificate chain and private key, for certificate and EAP-TLS
+    /// authentication. The front end opens the PKCS#12 bundle; the helper never parses one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_certificate: Option<ClientCertificate>,
 }
 
 impl fmt::Debug for Secrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shown = |s: &Option<String>| if s.is_some() { "<set>" } else { "<none>" };
+        let shown = |set: bool| if set { "<set>" } else { "<none>" };
         f.debug_struct("Secrets")
-            .field("psk", &shown(&self.psk))
-            .field("eap_password", &shown(&self.eap_password))
+            .field("psk", &shown(self.psk.is_some()))
+            .field("eap_password", &shown(self.eap_password.is_some()))
             .field(
-                "private_key_passphrase",
-                &shown(&self.private_key_passphrase),
+                "client_certificate",
+                &shown(self.client_certificate.is_some()),
             )
             .finish()
+    }
+}
+
+/// The client's certificate chain (public) and private key (secret), as they cross to the
+/// helper: DER, base64 in JSON. The key is zeroized on drop and never printed.
+#[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCertificate {
+    /// The certificate chain, DER, own certificate first, then intermediates.
+    #[zeroize(skip)]
+    pub certificates: Vec<profile::Certificate>,
+    /// The private key, PKCS#8 DER.
+    #[serde(with = "private_key_base64")]
+    pub private_key: Vec<u8>,
+}
+
+impl fmt::Debug for ClientCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCertificate")
+            .field("certificates", &self.certificates.len())
+            .field("private_key", &"<redacted>")
+            .finish()
+    }
+}
+
+impl ClientCertificate {
+    /// The wire form of a key the front end opened.
+    #[must_use]
+    pub fn from_key(key: &profile::ClientKey) -> Self {
+        Self {
+            certificates: key.certificates().to_vec(),
+            private_key: key.private_key_der().to_vec(),
+        }
+    }
+
+    /// Checks sizes and that the key and certificates parse (the helper trusts nothing from
+    /// clients); whether the key belongs to the certificate is checked when it is loaded for
+    /// signing.
+    ///
+    /// # Errors
+    /// A [`profile::CredentialError`] naming what is wrong.
+    pub fn to_key(&self) -> Result<profile::ClientKey, profile::CredentialError> {
+        profile::ClientKey::from_der(
+            &self.private_key,
+            self.certificates.iter().map(|c| c.0.clone()).collect(),
+        )
+    }
+}
+
+/// The private key as one base64 string: no JSON escapes, so the parser copies it once, into
+/// the zeroized field, and leaves no unescaping scratch copy behind.
+mod private_key_base64 {
+    use base64::Engine as _;
+    use serde::{Deserialize as _, Deserializer, Serializer, de};
+    use zeroize::Zeroizing;
+
+    // The `with` protocol hands the field by reference.
+    #[allow(clippy::ptr_arg)]
+    pub fn serialize<S: Serializer>(key: &Vec<u8>, serializer: S) -> Result<S::Ok, S::Error> {
+        let text = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(key));
+        serializer.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = Zeroizing::new(String::deserialize(deserializer)?);
+        // Bounded before decoding: base64 of the largest key accepted, rounded up.
+        if text.len() > profile::MAX_PRIVATE_KEY_BYTES.div_ceil(3) * 4 {
+            return Err(de::Error::custom("the private key is too large"));
+        }
+        base64::engine::general_purpose::STANDARD
+            .decode(text.as_bytes())
+            .map_err(|_| de::Error::custom("the private key is not base64"))
     }
 }
 
@@ -150,6 +224,12 @@ pub enum ErrorCode {
     InvalidProfile,
     /// A secret the profile needs was not sent.
     MissingSecret,
+    /// The profile authenticates with a client certificate, and none was sent (import the
+    /// profile's PKCS#12 bundle again, or add one).
+    MissingClientCertificate,
+    /// The client certificate or key sent cannot be used (unreadable, unsupported key type,
+    /// or the key does not belong to the certificate).
+    InvalidClientCertificate,
     /// Disconnect while no tunnel is up.
     NotConnected,
     /// Connect while a tunnel is up or coming up.
@@ -353,6 +433,73 @@ mod tests {
         let shown = format!("{secrets:?}");
         assert!(!shown.contains("hunter2"));
         assert!(shown.contains("<set>"));
+    }
+
+    fn client_certificate() -> ClientCertificate {
+        ClientCertificate {
+            certificates: vec![profile::Certificate(vec![0x30, 0x82, 0x01, 0x00])],
+            private_key: b"pkcs8-key-bytes".to_vec(),
+        }
+    }
+
+    #[test]
+    fn client_certificates_round_trip_as_base64_and_never_print() {
+        let mut secrets = Secrets::default();
+        secrets.client_certificate = Some(client_certificate());
+        let shown = format!("{secrets:?} {:?}", secrets.client_certificate);
+        assert!(
+            !shown.contains("pkcs8") && !shown.contains("112"),
+            "{shown}"
+        );
+        let json = serde_json::to_value(&secrets).unwrap();
+        assert_eq!(
+            json["client_certificate"]["private_key"],
+            "cGtjczgta2V5LWJ5dGVz"
+        );
+        assert_eq!(json["client_certificate"]["certificates"][0], "MIIBAA==");
+        let back: Secrets = serde_json::from_value(json).unwrap();
+        let cert = back.client_certificate.as_ref().unwrap();
+        assert_eq!(cert.private_key, b"pkcs8-key-bytes");
+        assert_eq!(cert.certificates[0].0, [0x30, 0x82, 0x01, 0x00]);
+        // Older clients send no certificate; the field may be left out.
+        let plain: Secrets = serde_json::from_str(r#"{"psk":"k","eap_password":null}"#).unwrap();
+        assert!(plain.client_certificate.is_none());
+        assert!(
+            !serde_json::to_string(&plain)
+                .unwrap()
+                .contains("client_certificate")
+        );
+    }
+
+    #[test]
+    fn hostile_client_certificates_are_refused() {
+        let huge = format!(
+            r#"{{"certificates":[],"private_key":"{}"}}"#,
+            "A".repeat(64 * 1024)
+        );
+        let err = serde_json::from_str::<ClientCertificate>(&huge).unwrap_err();
+        assert!(err.to_string().contains("too large"), "{err}");
+        let err = serde_json::from_str::<ClientCertificate>(
+            r#"{"certificates":[],"private_key":"not base64!"}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("not base64"), "{err}");
+        let err = serde_json::from_str::<ClientCertificate>(
+            r#"{"certificates":[],"private_key":"","pkcs12":""}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+        // Parses, but is no key: `to_key` says what is wrong.
+        let err = client_certificate().to_key().unwrap_err();
+        assert!(
+            matches!(err, profile::CredentialError::BadPrivateKey(_)),
+            "{err}"
+        );
+        let empty = ClientCertificate {
+            certificates: Vec::new(),
+            private_key: Vec::new(),
+        };
+        assert!(empty.to_key().is_err());
     }
 
     #[test]

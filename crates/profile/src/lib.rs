@@ -11,6 +11,7 @@
 //! caller shows it, stores the secrets in the keyring and the profile with
 //! [`ProfileStore::import`].
 
+mod credential;
 mod import;
 mod model;
 mod proposal;
@@ -19,6 +20,10 @@ mod serde_helpers;
 mod store;
 mod validate;
 
+pub use credential::{
+    ClientKey, CredentialError, MAX_CLIENT_CHAIN_LEN, MAX_PEM_BYTES, MAX_PKCS12_BYTES,
+    MAX_PRIVATE_KEY_BYTES, random_passphrase,
+};
 pub use import::{
     ImportError, ImportFormat, ImportPreview, ImportWarning, MAX_FILE_BYTES, MAX_NESTING,
     TERN_FORMAT_NAME, TERN_FORMAT_VERSION, WarningKind, detect_format, export_tern, import_any,

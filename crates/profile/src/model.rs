@@ -245,7 +245,8 @@ pub enum AuthMethod {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         username: Option<String>,
     },
-    /// EAP-TLS with a client certificate (secrets: the PKCS#12 bundle and its passphrase).
+    /// EAP-TLS with a client certificate (kept in the profile store, encrypted; secret: its
+    /// passphrase).
     EapTls,
     /// IKEv2 certificate (public key signature) authentication.
     Certificate {
@@ -265,20 +266,19 @@ pub enum AuthMethod {
 }
 
 impl AuthMethod {
-    /// The secrets this method needs.
+    /// The secrets this method needs in the keyring. Methods with a client certificate also
+    /// need the certificate and key in the profile store ([`Self::uses_client_certificate`]).
     #[must_use]
     pub fn required_secrets(&self) -> Vec<SecretKind> {
         match self {
             Self::Psk => vec![SecretKind::PreSharedKey],
             Self::EapMschapv2 { .. } => vec![SecretKind::EapPassword],
-            Self::EapTls | Self::Certificate { .. } => {
-                vec![SecretKind::PrivateKey, SecretKind::Pkcs12Passphrase]
+            // The key itself is in the profile store, encrypted under this passphrase (see
+            // `ProfileStore::save_client_key`).
+            Self::EapTls | Self::Certificate { .. } => vec![SecretKind::Pkcs12Passphrase],
+            Self::CertificateEap { .. } => {
+                vec![SecretKind::Pkcs12Passphrase, SecretKind::EapPassword]
             }
-            Self::CertificateEap { .. } => vec![
-                SecretKind::PrivateKey,
-                SecretKind::Pkcs12Passphrase,
-                SecretKind::EapPassword,
-            ],
         }
     }
 

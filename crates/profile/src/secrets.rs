@@ -14,9 +14,12 @@ pub enum SecretKind {
     PreSharedKey,
     /// The EAP password for the profile's EAP username.
     EapPassword,
-    /// The passphrase protecting the PKCS#12 bundle (may be empty).
+    /// The passphrase protecting the client's PKCS#12 bundle (may be empty). For a stored
+    /// profile, the passphrase of the bundle Tern keeps in the profile store.
     Pkcs12Passphrase,
-    /// The client's private key and certificate chain, as a PKCS#12 bundle.
+    /// The client's private key and certificate chain, as the PKCS#12 bundle an imported file
+    /// carried. Never kept in the keyring: the front end opens it with its passphrase and
+    /// stores it with [`crate::ProfileStore::save_client_key`].
     PrivateKey,
 }
 

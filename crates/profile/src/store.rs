@@ -4,12 +4,19 @@
 //! flushed to disk, renamed over the old file, and the directory is flushed. A crash or a
 //! failed import therefore leaves either the old or the new profile, never a mix. File names
 //! come only from the profile id, never from the user-supplied name.
+//!
+//! A profile that authenticates with a client certificate has a second file, `<uuid>.p12`:
+//! its key and chain as a PKCS#12 bundle Tern encrypted itself, whose passphrase is in the
+//! keyring (see [`crate::credential`] for why the key is not in the keyring).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use zeroize::Zeroizing;
+
+use crate::credential::{ClientKey, CredentialError, MAX_PKCS12_BYTES};
 use crate::import::{ImportError, ImportPreview, MAX_FILE_BYTES, export_tern};
 use crate::model::{Profile, ProfileId};
 use crate::validate::{ValidationError, check_name};
@@ -19,6 +26,7 @@ pub const CONFIG_DIR_ENV: &str = "TERN_CONFIG_DIR";
 
 const PROFILES_SUBDIR: &str = "profiles";
 const EXTENSION: &str = "json";
+const CLIENT_KEY_EXTENSION: &str = "p12";
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +50,9 @@ pub enum StoreError {
     /// The profile is invalid and was not saved.
     #[error("the profile was not saved: {0}")]
     Invalid(ValidationError),
+    /// The stored client certificate cannot be opened or written.
+    #[error("the profile's client certificate: {0}")]
+    Credential(#[source] CredentialError),
     /// A stored file cannot be read as a profile.
     #[error("{path} is not a readable profile: {source}")]
     Corrupt {
@@ -200,12 +211,75 @@ impl ProfileStore {
         Ok(profile)
     }
 
-    /// Deletes a profile.
+    /// Deletes a profile and its client certificate, if any.
     pub fn delete(&self, id: ProfileId) -> Result<(), StoreError> {
         let path = self.path_for(id);
         match fs::remove_file(&path) {
-            Ok(()) => sync_dir(&self.dir),
+            Ok(()) => {
+                self.delete_client_key(id)?;
+                sync_dir(&self.dir)
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StoreError::NotFound(id)),
+            Err(e) => Err(io_error("deleting", &path)(e)),
+        }
+    }
+
+    fn client_key_path(&self, id: ProfileId) -> PathBuf {
+        self.dir.join(format!("{id}.{CLIENT_KEY_EXTENSION}"))
+    }
+
+    /// Stores a profile's client certificate and key, encrypted under `passphrase` (which the
+    /// caller keeps in the keyring), replacing any stored before. The file is private to the
+    /// user (0600 on Unix) and written atomically.
+    pub fn save_client_key(
+        &self,
+        id: ProfileId,
+        key: &ClientKey,
+        passphrase: &str,
+    ) -> Result<(), StoreError> {
+        let bundle = key.to_pkcs12(passphrase).map_err(StoreError::Credential)?;
+        self.write_atomic(&self.client_key_path(id), &bundle)
+    }
+
+    /// Whether a client certificate is stored for the profile.
+    #[must_use]
+    pub fn has_client_key(&self, id: ProfileId) -> bool {
+        self.client_key_path(id).is_file()
+    }
+
+    /// Opens the profile's stored client certificate and key with `passphrase`; `None` when
+    /// none is stored.
+    ///
+    /// # Errors
+    /// [`StoreError::Credential`] with [`CredentialError::WrongPassphrase`] for a wrong
+    /// passphrase, or an I/O error.
+    pub fn client_key(
+        &self,
+        id: ProfileId,
+        passphrase: &str,
+    ) -> Result<Option<ClientKey>, StoreError> {
+        let path = self.client_key_path(id);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error("opening", &path)(e)),
+        };
+        let mut bundle = Zeroizing::new(Vec::new());
+        // One byte over the limit lets the parser report the size.
+        file.take(MAX_PKCS12_BYTES as u64 + 1)
+            .read_to_end(&mut bundle)
+            .map_err(io_error("reading", &path))?;
+        ClientKey::from_pkcs12(&bundle, passphrase)
+            .map(Some)
+            .map_err(StoreError::Credential)
+    }
+
+    /// Removes the profile's client certificate; `false` when none was stored.
+    pub fn delete_client_key(&self, id: ProfileId) -> Result<bool, StoreError> {
+        let path = self.client_key_path(id);
+        match fs::remove_file(&path) {
+            Ok(()) => sync_dir(&self.dir).map(|()| true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(io_error("deleting", &path)(e)),
         }
     }

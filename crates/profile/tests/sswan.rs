@@ -116,10 +116,8 @@ fn certificate_profile() {
         Some(&p12()[..])
     );
     assert_eq!(preview.secrets.kinds(), [SecretKind::PrivateKey]);
-    assert_eq!(
-        p.required_secrets(),
-        [SecretKind::PrivateKey, SecretKind::Pkcs12Passphrase]
-    );
+    // The bundle goes to the profile store (encrypted), its passphrase to the keyring.
+    assert_eq!(p.required_secrets(), [SecretKind::Pkcs12Passphrase]);
     assert!(preview.warnings.is_empty(), "{:?}", preview.warnings);
 }
 

@@ -35,6 +35,21 @@ pub enum Command {
         /// Import without asking (needed when stdin is not a terminal).
         #[arg(long, short = 'y')]
         yes: bool,
+        /// The client certificate and key as a PKCS#12 (.p12/.pfx) file, for a profile that
+        /// authenticates with a certificate or EAP-TLS (instead of the one the file carries).
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["key", "cert"])]
+        pkcs12: Option<PathBuf>,
+        /// The client's private key (PKCS#8 PEM or DER), with --cert.
+        #[arg(long, value_name = "FILE", requires = "cert")]
+        key: Option<PathBuf>,
+        /// The client's certificate chain (PEM, own certificate first; or one DER
+        /// certificate), with --key.
+        #[arg(long, value_name = "FILE", requires = "key")]
+        cert: Option<PathBuf>,
+        /// Read the client certificate's PKCS#12 passphrase from stdin (without a keyring,
+        /// also the passphrase the stored key is kept under). Needs --yes.
+        #[arg(long, requires = "yes")]
+        passphrase_stdin: bool,
     },
     /// List the profiles.
     List {
@@ -142,7 +157,8 @@ pub enum SecretAction {
         /// Which secret, when the profile needs several.
         #[arg(long, value_enum)]
         kind: Option<KindArg>,
-        /// Read the secret from stdin (for private-key: the PKCS#12 file's bytes).
+        /// Read the secret from stdin (for private-key: a PKCS#12 file, whose passphrase is
+        /// then asked for on the terminal).
         #[arg(long)]
         stdin: bool,
     },
@@ -163,9 +179,10 @@ pub enum KindArg {
     PreSharedKey,
     /// The EAP password.
     EapPassword,
-    /// The passphrase of the PKCS#12 bundle.
+    /// The passphrase of the stored client certificate (PKCS#12).
     Pkcs12Passphrase,
-    /// The PKCS#12 bundle holding the client's key and certificate.
+    /// The client's key and certificate, from a PKCS#12 file (kept in the profile store,
+    /// encrypted; its passphrase in the keyring).
     PrivateKey,
 }
 

@@ -8,6 +8,7 @@ use ipc::{Client, ConnectRequest, Event, Failure as TunnelFailure, TunnelState};
 use profile::{AuthMethod, Profile, SecretKind};
 use zeroize::Zeroizing;
 
+use crate::client_key;
 use crate::failure::{CmdResult, Exit, Failure};
 use crate::keyring::{Keyring, KeyringError};
 use crate::profiles::{find, open_store};
@@ -33,7 +34,12 @@ struct Sources {
 
 /// Loads the profile `query` names and builds the connect request with its secrets.
 pub fn prepare(query: &str, password_stdin: bool, keyring: &Keyring) -> CmdResult<ConnectRequest> {
-    let mut profile = find(&open_store()?, query)?;
+    let store = open_store()?;
+    let mut profile = find(&store, query)?;
+    if profile.auth.uses_client_certificate() && !store.has_client_key(profile.id) {
+        // Said before asking for the passphrase of a certificate that is not there.
+        return Err(client_key::not_stored(&label(&profile)));
+    }
     let required = profile.required_secrets();
     let sendable: Vec<SecretKind> = SENDABLE
         .into_iter()
@@ -63,19 +69,16 @@ pub fn prepare(query: &str, password_stdin: bool, keyring: &Keyring) -> CmdResul
             SecretKind::PreSharedKey => &mut secrets.psk,
             SecretKind::EapPassword => &mut secrets.eap_password,
             SecretKind::Pkcs12Passphrase | SecretKind::PrivateKey => {
-                &mut secrets.private_key_passphrase
+                // The helper gets the opened key and chain, never the bundle.
+                let key = client_key::open_stored(&store, profile.id, &label(&profile), &value)?;
+                secrets.client_certificate = Some(ipc::ClientCertificate::from_key(&key));
+                continue;
             }
         };
         // Moves the text into `Secrets` (zeroized on drop) without leaving a copy behind.
         *slot = Some(std::mem::take(&mut *value));
     }
     fill_username(&mut profile, sources.interactive)?;
-    if required.contains(&SecretKind::PrivateKey) {
-        eprintln!(
-            "tern: note: the helper protocol cannot carry the client certificate (PKCS#12 \
-             bundle) yet; the helper must find it itself"
-        );
-    }
     Ok(ConnectRequest { profile, secrets })
 }
 

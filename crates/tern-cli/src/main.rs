@@ -9,6 +9,7 @@
 //! - Secrets live in the OS keyring ([`keyring`]), are zeroized after use and never printed.
 
 mod cli;
+mod client_key;
 mod connect;
 mod failure;
 mod keyring;
@@ -46,8 +47,21 @@ fn run(cli: Cli) -> CmdResult {
     // Commands that only touch files and the keyring run without an async runtime: the
     // keyring's own blocking calls then never sit inside one.
     match cli.command {
-        Command::Import { file, name, yes } => {
-            profiles::import(&file, name, yes, &Keyring::open_default())
+        Command::Import {
+            file,
+            name,
+            yes,
+            pkcs12,
+            key,
+            cert,
+            passphrase_stdin,
+        } => {
+            let source = profiles::KeyOptions {
+                pkcs12,
+                pem: key.zip(cert),
+                passphrase_stdin,
+            };
+            profiles::import(&file, name, yes, &source, &Keyring::open_default())
         }
         Command::List { json } => profiles::list(json),
         Command::Show { name, json } => profiles::show(&name, json, &Keyring::open_default()),

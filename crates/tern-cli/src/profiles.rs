@@ -2,12 +2,13 @@
 
 use std::fs::File;
 use std::io::{Read as _, Write as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
-use profile::{ImportPreview, MAX_FILE_BYTES, Profile, ProfileStore, SaveOutcome};
+use profile::{ImportPreview, MAX_FILE_BYTES, Profile, ProfileStore, SaveOutcome, SecretKind};
 
+use crate::client_key::{self, KeySource};
 use crate::failure::{CmdResult, Failure};
 use crate::keyring::{ALL_KINDS, Keyring, KeyringError};
 use crate::resolve::{label, resolve};
@@ -48,8 +49,32 @@ fn read_profile_file(path: &Path) -> CmdResult<Zeroizing<Vec<u8>>> {
     Ok(bytes)
 }
 
-/// `tern import FILE [--name NAME] [--yes]`.
-pub fn import(file: &Path, name: Option<String>, yes: bool, keyring: &Keyring) -> CmdResult {
+/// `tern import`'s client-certificate options.
+#[derive(Debug, Default)]
+pub struct KeyOptions {
+    /// `--pkcs12 FILE`.
+    pub pkcs12: Option<PathBuf>,
+    /// `--key FILE --cert FILE`.
+    pub pem: Option<(PathBuf, PathBuf)>,
+    /// `--passphrase-stdin`.
+    pub passphrase_stdin: bool,
+}
+
+/// `tern import FILE [--name NAME] [--yes] [--pkcs12 P12 | --key KEY --cert CHAIN]
+/// [--passphrase-stdin]`.
+pub fn import(
+    file: &Path,
+    name: Option<String>,
+    yes: bool,
+    options: &KeyOptions,
+    keyring: &Keyring,
+) -> CmdResult {
+    let passphrase = if options.passphrase_stdin {
+        let bytes = prompt::read_stdin_secret()?;
+        Some(prompt::secret_text(bytes, "PKCS#12 passphrase")?)
+    } else {
+        None
+    };
     let bytes = read_profile_file(file)?;
     let (format, mut preview) = profile::import_any(&bytes).map_err(|e| {
         Failure::error(format!(
@@ -65,6 +90,16 @@ pub fn import(file: &Path, name: Option<String>, yes: bool, keyring: &Keyring) -
             .validate()
             .map_err(|e| Failure::usage(format!("--name: {e}")))?;
     }
+    let source = KeySource {
+        pkcs12: options.pkcs12.as_deref(),
+        pem: options
+            .pem
+            .as_ref()
+            .map(|(key, cert)| (key.as_path(), cert.as_path())),
+        passphrase,
+    };
+    let interactive = !options.passphrase_stdin && prompt::stdin_is_terminal();
+    let client_key = client_key::open_for_import(&preview, source, interactive)?;
     let store = open_store()?;
     let replaces = match store.get(preview.profile.id) {
         Ok(old) => Some(old),
@@ -77,12 +112,29 @@ pub fn import(file: &Path, name: Option<String>, yes: bool, keyring: &Keyring) -
         "{}",
         view::import_preview_text(format, &preview, replaces.as_ref())
     );
+    if let Some(opened) = &client_key {
+        println!(
+            "{:<18}{} ({} certificate{})",
+            "Client cert:",
+            opened.key.subject(),
+            opened.key.certificates().len(),
+            if opened.key.certificates().len() == 1 { "" } else { "s" }
+        );
+    } else if preview.profile.auth.uses_client_certificate() {
+        eprintln!(
+            "tern: the profile authenticates with a client certificate and the file carries \
+             none: add it with --pkcs12 FILE (or --key and --cert), now or in a later import"
+        );
+    }
     require_confirmation_possible(yes, "import")?;
     if !yes && !prompt::confirm("\nImport this profile?")? {
         return Err(Failure::error("import cancelled; nothing was changed"));
     }
     let outcome = store.import(&preview)?;
     store_imported_secrets(&preview, keyring);
+    if let Some(opened) = &client_key {
+        client_key::save(&store, keyring, preview.profile.id, opened)?;
+    }
     let profile = &preview.profile;
     match outcome {
         SaveOutcome::Created => println!("Imported {}.", label(profile)),
@@ -111,6 +163,9 @@ pub fn import(file: &Path, name: Option<String>, yes: bool, keyring: &Keyring) -
 fn store_imported_secrets(preview: &ImportPreview, keyring: &Keyring) {
     let id = preview.profile.id;
     for kind in preview.secrets.kinds() {
+        if matches!(kind, SecretKind::PrivateKey | SecretKind::Pkcs12Passphrase) {
+            continue; // the client certificate is stored on its own (`client_key::save`)
+        }
         let Some(secret) = preview.secrets.get(kind) else {
             continue;
         };
@@ -255,8 +310,6 @@ pub fn delete(query: &str, yes: bool, keyring: &Keyring) -> CmdResult {
 
 #[cfg(test)]
 mod tests {
-    use profile::SecretKind;
-
     use super::*;
 
     #[test]

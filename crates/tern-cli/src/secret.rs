@@ -4,6 +4,7 @@ use profile::{Profile, SecretKind};
 use zeroize::Zeroizing;
 
 use crate::cli::KindArg;
+use crate::client_key;
 use crate::failure::{CmdResult, Failure};
 use crate::keyring::{Keyring, kind_name};
 use crate::profiles::{find, open_store};
@@ -48,14 +49,12 @@ fn pick_kind(profile: &Profile, kind: Option<KindArg>) -> CmdResult<SecretKind> 
 /// `tern secret set NAME [--kind KIND] [--stdin]`.
 pub fn set(query: &str, kind: Option<KindArg>, from_stdin: bool, keyring: &Keyring) -> CmdResult {
     let profile = find(&open_store()?, query)?;
+    if kind == Some(KindArg::PrivateKey) {
+        return set_client_key(&profile, from_stdin, keyring);
+    }
     let kind = pick_kind(&profile, kind)?;
     let secret: Zeroizing<Vec<u8>> = if from_stdin {
         prompt::read_stdin_secret()?
-    } else if kind == SecretKind::PrivateKey {
-        return Err(Failure::usage(
-            "a private key is a PKCS#12 file: pass it on stdin with --stdin (`tern secret set \
-             NAME --kind private-key --stdin < client.p12`)",
-        ));
     } else if prompt::stdin_is_terminal() {
         let first = prompt::ask_secret(&format!("{kind} for \"{}\": ", profile.name))?;
         let again = prompt::ask_secret("Again: ")?;
@@ -78,14 +77,48 @@ pub fn set(query: &str, kind: Option<KindArg>, from_stdin: bool, keyring: &Keyri
     Ok(())
 }
 
+/// `tern secret set NAME --kind private-key --stdin < CERT.p12`: replaces the profile's client
+/// certificate (stored like an imported one).
+fn set_client_key(profile: &Profile, from_stdin: bool, keyring: &Keyring) -> CmdResult {
+    if !profile.auth.uses_client_certificate() {
+        return Err(Failure::usage(format!(
+            "{} does not authenticate with a client certificate",
+            label(profile)
+        )));
+    }
+    if !from_stdin {
+        return Err(Failure::usage(
+            "pass the PKCS#12 file on stdin: `tern secret set NAME --kind private-key --stdin \
+             < client.p12` (or import it with `tern import FILE --pkcs12 client.p12`)",
+        ));
+    }
+    let bundle = prompt::read_stdin_secret()?;
+    let opened = client_key::open_bundle(&bundle)?;
+    client_key::save(&open_store()?, keyring, profile.id, &opened)?;
+    println!(
+        "Stored the client certificate {} of {}.",
+        opened.key.subject(),
+        label(profile)
+    );
+    Ok(())
+}
+
 /// `tern secret clear NAME [--kind KIND]`.
 pub fn clear(query: &str, kind: Option<KindArg>, keyring: &Keyring) -> CmdResult {
     let profile = find(&open_store()?, query)?;
+    let store = open_store()?;
+    let mut removed = Vec::new();
+    // Without its passphrase the stored certificate is useless: both go together.
+    if matches!(kind, None | Some(KindArg::PrivateKey | KindArg::Pkcs12Passphrase))
+        && store.delete_client_key(profile.id)?
+    {
+        removed.push(SecretKind::PrivateKey);
+    }
     let kinds = match kind {
+        Some(KindArg::PrivateKey) => vec![SecretKind::Pkcs12Passphrase],
         Some(kind) => vec![pick_kind(&profile, Some(kind))?],
         None => crate::keyring::ALL_KINDS.to_vec(),
     };
-    let mut removed = Vec::new();
     for kind in kinds {
         if keyring
             .delete(profile.id, kind)

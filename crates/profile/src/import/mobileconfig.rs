@@ -42,6 +42,7 @@ use super::{
     ImportError, ImportPreview, ImportWarning, MAX_NESTING, WarningKind, check_size, cms,
     routing_warnings, unsupported, validate_imported, warn,
 };
+use crate::credential::MAX_PKCS12_BYTES;
 use crate::model::{AuthMethod, Certificate, Gateway, Identity, Profile, ProfileId};
 use crate::proposal::{EsnMode, EspProposal, IkeProposal};
 use crate::secrets::ImportedSecrets;
@@ -52,8 +53,6 @@ use crate::validate::{
 
 /// Most payloads in one profile.
 const MAX_PAYLOADS: usize = 64;
-/// Largest PKCS#12 bundle accepted.
-const MAX_PKCS12_BYTES: usize = 256 * 1024;
 
 const VPN_PAYLOAD: &str = "com.apple.vpn.managed";
 const PER_APP_VPN_PAYLOAD: &str = "com.apple.vpn.managed.applayer";

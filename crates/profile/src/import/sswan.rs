@@ -39,6 +39,7 @@ use super::{
     ImportError, ImportPreview, ImportWarning, WarningKind, check_json_depth, check_size,
     routing_warnings, unsupported, validate_imported, warn,
 };
+use crate::credential::MAX_PKCS12_BYTES;
 use crate::model::{AuthMethod, Certificate, Gateway, Identity, Profile, ProfileId};
 use crate::proposal::{parse_esp_proposals, parse_ike_proposals};
 use crate::secrets::ImportedSecrets;
@@ -47,8 +48,6 @@ use crate::validate::{
     MAX_CERTIFICATE_BYTES, MAX_DNS_SERVERS, MAX_PREFIXES, MTU_RANGE, NAT_KEEPALIVE_RANGE,
 };
 
-/// Largest PKCS#12 bundle accepted.
-const MAX_PKCS12_BYTES: usize = 256 * 1024;
 
 /// Imports a strongSwan Android `.sswan` profile.
 pub fn import_sswan(bytes: &[u8]) -> Result<ImportPreview, ImportError> {
