@@ -13,6 +13,8 @@
 pub mod controller;
 #[cfg(unix)]
 pub mod ipc_server;
+#[cfg(target_os = "linux")]
+pub mod lab;
 pub mod logbuf;
 pub mod platform;
 #[cfg(unix)]

@@ -12,10 +12,11 @@
 //! [`IkeDriver`]: super::ike_driver::IkeDriver
 
 use std::net::IpAddr;
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use esp::{InboundSa, OutboundSa, UdpPayload};
+use esp::{EspError, InboundSa, OutboundSa, UdpPayload};
 use ipc::TrafficStats;
 use ipsec_types::{Spi, TrafficSelector};
 use tokio::net::UdpSocket;
@@ -75,10 +76,44 @@ impl Counters {
     }
 }
 
+/// What the TUN reader encapsulates outbound packets with: an [`OutboundSa`] in every real
+/// tunnel (the lab's manual-SA mode has one more, see [`crate::lab`]).
+pub trait SealOutbound: Send + Sync + 'static {
+    /// Turns the inner packet at `buf[inner]` into an ESP packet in place (as
+    /// [`OutboundSa::encapsulate`]).
+    fn seal(&self, buf: &mut [u8], inner: Range<usize>) -> Result<esp::Encapsulated, EspError>;
+}
+
+impl SealOutbound for OutboundSa {
+    fn seal(&self, buf: &mut [u8], inner: Range<usize>) -> Result<esp::Encapsulated, EspError> {
+        self.encapsulate(buf, inner)
+    }
+}
+
+/// What the NAT-T reader decapsulates inbound packets with: an [`InboundSa`] in every real
+/// tunnel.
+pub trait OpenInbound: Send + 'static {
+    /// The SPI whose packets this opens.
+    fn spi(&self) -> Spi;
+    /// Verifies and decrypts the ESP packet in place; returns where the inner packet lies (as
+    /// [`InboundSa::decapsulate`]).
+    fn open(&mut self, packet: &mut [u8]) -> Result<Range<usize>, EspError>;
+}
+
+impl OpenInbound for InboundSa {
+    fn spi(&self) -> Spi {
+        InboundSa::spi(self)
+    }
+
+    fn open(&mut self, packet: &mut [u8]) -> Result<Range<usize>, EspError> {
+        self.decapsulate(packet).map(|d| d.inner)
+    }
+}
+
 /// An inbound CHILD_SA with what its packets may carry.
-pub struct InboundChild<T> {
+pub struct InboundChild<T, S = InboundSa> {
     /// The SA (our SPI).
-    pub sa: InboundSa,
+    pub sa: S,
     /// Our side's selectors: inner destinations must be inside.
     pub ts_local: Vec<TrafficSelector>,
     /// The gateway's side: inner sources must be inside.
@@ -88,9 +123,9 @@ pub struct InboundChild<T> {
 }
 
 /// Changes to the NAT-T reader's inbound SAs.
-pub enum InboundControl<T> {
+pub enum InboundControl<T, S = InboundSa> {
     /// Accept packets for this SA (alongside any older one, until it is removed).
-    Install(Box<InboundChild<T>>),
+    Install(Box<InboundChild<T, S>>),
     /// Forget the SA with this inbound SPI.
     Remove(Spi),
     /// Forget every SA (the connection is going down).
@@ -193,15 +228,15 @@ impl InnerFlow {
 
 /// Reads the NAT-T socket until `control` closes: IKE to `ike`, ESP through the installed
 /// inbound SAs to their TUN.
-pub async fn run_nat_t_reader<T: TunDevice + 'static>(
+pub async fn run_nat_t_reader<T: TunDevice + 'static, S: OpenInbound>(
     socket: Arc<UdpSocket>,
     ike: mpsc::Sender<IkeDatagram>,
-    mut control: mpsc::Receiver<InboundControl<T>>,
+    mut control: mpsc::Receiver<InboundControl<T, S>>,
     counters: Arc<Counters>,
 ) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     // Usually one; two during a CHILD_SA rekey.
-    let mut children: Vec<InboundChild<T>> = Vec::with_capacity(2);
+    let mut children: Vec<InboundChild<T, S>> = Vec::with_capacity(2);
     let local = socket.local_addr().ok();
     loop {
         let received = tokio::select! {
@@ -247,8 +282,8 @@ pub async fn run_nat_t_reader<T: TunDevice + 'static>(
                     counters.drop_in();
                     continue;
                 };
-                let inner = match child.sa.decapsulate(packet) {
-                    Ok(d) => d.inner,
+                let inner = match child.sa.open(packet) {
+                    Ok(inner) => inner,
                     Err(error) => {
                         tracing::trace!(%error, "dropped an inbound ESP packet");
                         counters.drop_in();
@@ -276,10 +311,10 @@ pub async fn run_nat_t_reader<T: TunDevice + 'static>(
 
 /// Reads the TUN device and sends each packet, encapsulated with the current outbound SA, on
 /// the (connected) NAT-T socket. Runs until the TUN fails or the task is aborted.
-pub async fn run_tun_reader<T: TunDevice + 'static>(
+pub async fn run_tun_reader<T: TunDevice + 'static, S: SealOutbound>(
     tun: Arc<T>,
     socket: Arc<UdpSocket>,
-    mut outbound: watch::Receiver<Arc<OutboundSa>>,
+    mut outbound: watch::Receiver<Arc<S>>,
     counters: Arc<Counters>,
 ) {
     let headroom = esp::MAX_HEADROOM;
@@ -297,7 +332,7 @@ pub async fn run_tun_reader<T: TunDevice + 'static>(
         if outbound.has_changed().unwrap_or(false) {
             sa = Arc::clone(&outbound.borrow_and_update());
         }
-        let encapsulated = match sa.encapsulate(&mut buf, headroom..headroom + len) {
+        let encapsulated = match sa.seal(&mut buf, headroom..headroom + len) {
             Ok(e) => e,
             Err(error) => {
                 tracing::debug!(%error, "could not encapsulate an outbound packet");
