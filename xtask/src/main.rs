@@ -93,11 +93,13 @@ fn test(args: &[String]) -> Result<(), String> {
         summary.skip("fuzz smoke runs", "--quick");
         summary.skip("end-to-end suites", "--quick");
         summary.skip("UI tests", "--quick");
+        summary.skip("desktop app in a real window", "--quick");
     } else {
         summary.run("UI tests", gui::ui_tests);
         summary.run_outcome("Windows type-check", windows_check);
         summary.run_outcome("fuzz smoke runs", || fuzz_all(FUZZ_SMOKE_SECONDS));
         summary.run_outcome("end-to-end suites", end_to_end);
+        summary.run_outcome("desktop app in a real window", gui::real_window);
     }
     summary.finish()
 }
