@@ -47,6 +47,7 @@ const BLOCK_TABLE: &str = "tern_gui_hold";
 struct Paths {
     ternd: PathBuf,
     gui: PathBuf,
+    tauri_driver: PathBuf,
     ui_dir: PathBuf,
     artifacts: PathBuf,
 }
@@ -60,9 +61,19 @@ fn paths() -> Result<Paths, String> {
         .parent()
         .ok_or("no workspace root")?
         .to_owned();
+    let tauri_driver = std::env::var_os("TAURI_DRIVER").map_or_else(
+        || {
+            std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default()
+                .join(".cargo/bin/tauri-driver")
+        },
+        PathBuf::from,
+    );
     let paths = Paths {
         ternd: bin_dir.join("ternd"),
         gui: bin_dir.join("tern-gui"),
+        tauri_driver,
         ui_dir: root.join("ui"),
         artifacts: std::env::var_os("TERN_GUI_ARTIFACTS")
             .map_or_else(|| bin_dir.join("gui-artifacts"), PathBuf::from),
@@ -70,6 +81,10 @@ fn paths() -> Result<Paths, String> {
     for (what, path) in [
         ("ternd (cargo build -p ternd)", paths.ternd.clone()),
         ("the app (cargo build -p tern-gui)", paths.gui.clone()),
+        (
+            "tauri-driver (cargo install --locked tauri-driver)",
+            paths.tauri_driver.clone(),
+        ),
         (
             "the UI's node modules (npm ci in ui/)",
             paths.ui_dir.join("node_modules/.bin/vite-node"),
@@ -185,6 +200,7 @@ impl Driver {
             .current_dir(&paths.ui_dir)
             .env("TERN_SOCKET", socket)
             .env("TERN_GUI_BIN", &paths.gui)
+            .env("TAURI_DRIVER", &paths.tauri_driver)
             .env("TERN_GUI_SSWAN", sswan)
             .env("TERN_GUI_PROFILE", PROFILE_NAME)
             .env("TERN_GUI_PASSWORD", PASSWORD)

@@ -124,11 +124,6 @@ const type = async (css: string, text: string) => wd('POST', s(`/element/${await
 // Text as the DOM has it (WebKitWebDriver's element text leaves out some grid cells).
 const textOf = async (css: string) =>
   (await wd('POST', s('/execute/sync'), { script: 'const e = document.querySelector(arguments[0]); return e ? e.textContent : null;', args: [css] })) as string | null;
-const clickButton = async (label: string) =>
-  wd('POST', s('/execute/sync'), {
-    script: 'const b = [...document.querySelectorAll("button")].find((b) => b.textContent.trim() === arguments[0]); if (!b) throw new Error("no button " + arguments[0]); b.click();',
-    args: [label],
-  });
 const headline = () => textOf('[data-testid="status-headline"]');
 const waitHeadline = (what: string, match: (h: string) => boolean, ms = 20_000) =>
   until(`the status "${what}"`, async () => {
@@ -179,6 +174,15 @@ function trayIcon(): { x: number; y: number; w: number; h: number } | null {
   const line = tree.split('\n').find((l) => l.includes('"tern-gui"') && l.includes('tray-icon'));
   const m = line?.match(/(\d+)x(\d+)\+-?\d+\+-?\d+\s+\+(-?\d+)\+(-?\d+)/);
   return m ? { w: +m[1]!, h: +m[2]!, x: +m[3]!, y: +m[4]! } : null;
+}
+
+/** The tray icon's pixels as a PNG (to tell its looks apart). */
+function trayPixels(): Buffer {
+  const icon = trayIcon();
+  if (!icon) throw new Error('no tray icon');
+  const out = spawnSync('import', ['-window', 'root', '-crop', `${icon.w}x${icon.h}+${icon.x}+${icon.y}`, 'rgb:-'], { env });
+  if (out.status !== 0) throw new Error(`import failed: ${out.stderr}`);
+  return out.stdout;
 }
 
 /** Whether a menu of the app is mapped: a viewable top-level "tern-gui" window other than the
@@ -238,6 +242,7 @@ async function main() {
   await waitHeadline('Not connected', (h) => h.startsWith('Not connected'));
   await until('the helper connection', async () => (await textOf('[data-testid="helper-problem"]')) === null && (await textOf('[data-testid="protection-badge"]')) === 'Not protected');
   check(trayIcon() !== null, 'the tray icon is in the tray host');
+  const disconnectedIcon = trayPixels();
 
   // A double-click: the desktop runs the .desktop file's Exec line with the file, which hands it
   // to the running instance and exits.
@@ -286,6 +291,7 @@ async function main() {
   check(ping.includes(' 0% packet loss'), `a ping through the tunnel: ${ping}`);
   await until('traffic counted', async () => /[1-9]/.test((await textOf('[data-testid="status-traffic"]')) ?? ''), 10_000);
   await sleep(2500); // a few graph samples
+  check(!trayPixels().equals(disconnectedIcon), 'the tray icon changed its look for "connected"');
   await shot('connected');
 
   await click('#tab-log');

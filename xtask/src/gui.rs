@@ -70,7 +70,9 @@ pub fn real_window() -> Result<Outcome, String> {
     system::ensure_apt_packages(&packages)?;
     ensure_tauri_driver()?;
     npm_ci()?;
-    system::cargo(&["build", "-p", "ternd", "-p", "tern-gui"])?;
+    // The same set as a contributor's usual build, so features unify the same way and nothing
+    // is rebuilt twice.
+    system::cargo(&["build", "-p", "ternd", "-p", "tern-cli", "-p", "tern-gui"])?;
     let target = system::target_dir();
     let bin_dir = target.join("debug");
     let artifacts = target.join("gui-artifacts");

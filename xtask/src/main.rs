@@ -20,8 +20,8 @@ usage: cargo xtask <command>
 commands:
   test [--quick]     everything a contributor must pass: fmt, clippy, tests, the
                      Windows type-check, the dependency rules, fuzz smoke runs, the
-                     end-to-end suites and the UI tests (--quick: fmt, clippy and
-                     unit tests only)
+                     end-to-end suites, the UI tests and the desktop app in a real
+                     window (--quick: fmt, clippy and unit tests only)
   demo [--down]      a working tunnel to a local strongSwan gateway
   bench [CRATE]      criterion benchmarks (all, or one crate's)
   fuzz [TARGET] [--seconds N]
