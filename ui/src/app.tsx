@@ -291,6 +291,8 @@ export function App() {
   const protectedNow = isProtected(status?.state);
   const activeId = isActive(status?.state) ? status?.profile?.uuid : null;
   const currentImport = imports[0];
+  // The profile whose connection just failed (the helper names it), for "Enter the password again…".
+  const failedProfile = status?.state.state === 'failed' ? (profiles.find((p) => p.id === status.profile?.uuid) ?? selected) : null;
   const promptProfile = secretsPrompt ? profiles.find((p) => p.id === secretsPrompt.profileId) : null;
 
   return (
@@ -357,7 +359,15 @@ export function App() {
           </div>
           <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`} class="panel">
             {tab === 'status' && (
-              <StatusView status={status} profile={selected} helperReachable={helper.reachable} busy={busy} samples={samples} onToggle={() => void toggle()} />
+              <StatusView
+                status={status}
+                profile={selected}
+                helperReachable={helper.reachable}
+                busy={busy}
+                samples={samples}
+                onToggle={() => void toggle()}
+                onEnterSecrets={failedProfile ? () => setSecretsPrompt({ profileId: failedProfile.id, kinds: failedProfile.requiredSecrets }) : undefined}
+              />
             )}
             {tab === 'profile' &&
               (selected ? (

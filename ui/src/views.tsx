@@ -18,6 +18,8 @@ export function StatusView(props: {
   busy: boolean;
   samples: Sample[];
   onToggle: () => void;
+  /** Asks for the profile's secrets again (offered when the gateway refused the sign-in). */
+  onEnterSecrets?: () => void;
 }) {
   const { status, profile } = props;
   const state = status?.state;
@@ -52,7 +54,17 @@ export function StatusView(props: {
           </p>
         </div>
       </div>
-      {state?.state === 'failed' && <Problem explained={explainFailure(state.failure)} testId="failure" />}
+      {state?.state === 'failed' && (
+        <Problem
+          explained={explainFailure(state.failure)}
+          testId="failure"
+          action={
+            state.failure.kind === 'authentication_failed' && props.onEnterSecrets
+              ? { label: 'Enter the password again…', run: props.onEnterSecrets, testId: 'failure-password' }
+              : undefined
+          }
+        />
+      )}
       {state?.state === 'reconnecting' && <p class="muted">Why: {state.reason}</p>}
       {status && (conn || status.gateway) && (
         <dl class="facts" data-testid="status-facts">

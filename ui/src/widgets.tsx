@@ -29,7 +29,14 @@ export function Modal(props: { title: string; onClose: () => void; children: Com
 }
 
 /** A problem in words: the sentence, the fix, and the technical detail one click away. */
-export function Problem(props: { explained: Explained; onDismiss?: () => void; testId?: string; tone?: 'error' | 'warning' }) {
+/** A button that fixes the problem where it is shown (for example "Enter the password again…"). */
+export interface ProblemAction {
+  label: string;
+  run: () => void;
+  testId?: string;
+}
+
+export function Problem(props: { explained: Explained; onDismiss?: () => void; testId?: string; tone?: 'error' | 'warning'; action?: ProblemAction }) {
   const { summary, fix, detail } = props.explained;
   const ref = useRef<HTMLDivElement>(null);
   // A problem that appears below the fold (in a long dialog) is brought into view.
@@ -39,6 +46,13 @@ export function Problem(props: { explained: Explained; onDismiss?: () => void; t
       <div class="problem-text">
         <strong class="problem-summary">{summary}</strong>
         <span class="problem-fix">{fix}</span>
+        {props.action && (
+          <span>
+            <button type="button" class="primary" onClick={props.action.run} data-testid={props.action.testId}>
+              {props.action.label}
+            </button>
+          </span>
+        )}
         {detail && (
           <details>
             <summary>Details</summary>

@@ -304,6 +304,25 @@ describe('every error state', () => {
     });
   });
 
+  test('a refused sign-in offers to enter the password again, which stores it and reconnects', async () => {
+    await withApp({ snapshot: { value: snapshot() }, connect: { value: null } }, async (app) => {
+      await app.emit('tern://status', STATUS.connecting('authenticating'));
+      await app.emit('tern://status', { ...STATUS.failed('authentication_failed', 'EAP failure'), profile: { uuid: OFFICE_ID, name: 'Office' } });
+      await app.page.getByTestId('failure-password').click();
+      const dialog = app.page.getByTestId('secrets-dialog');
+      await dialog.waitFor();
+      expect(await dialog.innerText()).toContain('Sign in to Office');
+      await app.page.getByTestId('secret-eap-password').fill('the right one');
+      await app.page.getByTestId('secrets-save').click();
+      expect((await waitForCall(app, 'save_secrets')).args).toEqual({ id: OFFICE_ID, secrets: { 'eap-password': 'the right one' } });
+      expect((await waitForCall(app, 'connect')).args).toEqual({ id: OFFICE_ID });
+      // Other failures are not about the password: no such button.
+      await app.emit('tern://status', STATUS.failed('gateway_unreachable', 'no answer'));
+      await expect.poll(() => app.page.getByTestId('failure').innerText()).toContain(explainFailure({ kind: 'gateway_unreachable', message: '' }).summary);
+      expect(await app.page.getByTestId('failure-password').count()).toBe(0);
+    });
+  });
+
   test('errors reported outside a command (tray, files) are shown too', async () => {
     await withApp({ snapshot: { value: snapshot() } }, async (app) => {
       await app.emit('tern://error', { kind: 'io', code: null, detail: 'reading /tmp/gone.sswan: No such file or directory' });

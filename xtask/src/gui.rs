@@ -1,7 +1,8 @@
-//! The desktop app's steps: the system libraries Tauri builds against, the web UI build, and the
-//! UI tests (headless Chromium against a scripted backend; see `ui/tests/`).
+//! The desktop app's steps: the system libraries Tauri builds against, the web UI build, the UI
+//! tests (headless Chromium against a scripted backend; see `ui/tests/`), and the real app in a
+//! real window against `ternd` and a strongSwan gateway (`tests/tests/gui_real_window.rs`).
 
-use crate::system;
+use crate::system::{self, Outcome};
 
 /// What building `src-tauri` (WebKitGTK, the tray's AppIndicator, SVG icons) needs on Debian.
 const BUILD_PACKAGES: &[&str] = &[
@@ -31,6 +32,93 @@ pub fn ui_tests() -> Result<(), String> {
     npm_ci()?;
     in_ui("npm", &["run", "typecheck"])?;
     in_ui("npx", &["vitest", "run"])
+}
+
+/// What the real-window test needs at run time: the X server, the WebDriver for WebKitGTK, the
+/// tray (AppIndicator library, a tray host, pointer and keys, window listing, screen shots), the
+/// keyring on a private D-Bus, and the desktop's file associations (`gio`, shared-mime-info).
+const WINDOW_PACKAGES: &[&str] = &[
+    "xvfb",
+    "webkit2gtk-driver",
+    "libayatana-appindicator3-1",
+    "trayer",
+    "xdotool",
+    "x11-utils",
+    "imagemagick",
+    "dbus",
+    "dbus-daemon",
+    "gnome-keyring",
+    "libglib2.0-bin",
+    "shared-mime-info",
+    "util-linux",
+];
+
+/// The `tauri-driver` release the test was written against.
+const TAURI_DRIVER_VERSION: &str = "2.0.6";
+
+/// The app in a real window: builds `ternd` and `tern-gui`, then runs the ignored test
+/// `gui_real_window` (lab, gateway, ternd, and the WebDriver script in `ui/tests/real-app.ts`).
+/// Screenshots land in `$CARGO_TARGET_DIR/gui-artifacts`.
+pub fn real_window() -> Result<Outcome, String> {
+    if !system::is_root() {
+        return Err("the real-window test needs root (network and PID namespaces); run as root \
+                    or use `cargo xtask test --quick`"
+            .into());
+    }
+    let mut packages = crate::LAB_PACKAGES.to_vec();
+    packages.extend(WINDOW_PACKAGES);
+    system::ensure_apt_packages(&packages)?;
+    ensure_tauri_driver()?;
+    npm_ci()?;
+    // The same set as a contributor's usual build, so features unify the same way and nothing
+    // is rebuilt twice.
+    system::cargo(&["build", "-p", "ternd", "-p", "tern-cli", "-p", "tern-gui"])?;
+    let target = system::target_dir();
+    let bin_dir = target.join("debug");
+    let artifacts = target.join("gui-artifacts");
+    let utf8 = |p: &std::path::Path| {
+        p.to_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("{} is not UTF-8", p.display()))
+    };
+    system::cargo_with_env(
+        &[
+            "test",
+            "-p",
+            "tern-e2e",
+            "--test",
+            "gui_real_window",
+            "--",
+            "--ignored",
+            "--nocapture",
+        ],
+        &[
+            ("TERN_E2E", "require"),
+            ("TERN_BIN_DIR", &utf8(&bin_dir)?),
+            ("TERN_GUI_ARTIFACTS", &utf8(&artifacts)?),
+        ],
+    )?;
+    println!("    screenshots: {}", artifacts.display());
+    Ok(Outcome::Passed)
+}
+
+fn ensure_tauri_driver() -> Result<(), String> {
+    let home = std::env::var_os("HOME").ok_or("HOME is not set")?;
+    let installed = std::path::Path::new(&home).join(".cargo/bin/tauri-driver");
+    if installed.is_file() || system::command_exists("tauri-driver") {
+        return Ok(());
+    }
+    println!("==> installing tauri-driver {TAURI_DRIVER_VERSION} (once)");
+    system::run(
+        "cargo",
+        &[
+            "install",
+            "--locked",
+            "tauri-driver",
+            "--version",
+            TAURI_DRIVER_VERSION,
+        ],
+    )
 }
 
 /// Runs a program in `ui/`, inheriting stdio; fails on a non-zero exit.

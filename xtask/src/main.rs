@@ -20,8 +20,8 @@ usage: cargo xtask <command>
 commands:
   test [--quick]     everything a contributor must pass: fmt, clippy, tests, the
                      Windows type-check, the dependency rules, fuzz smoke runs, the
-                     end-to-end suites and the UI tests (--quick: fmt, clippy and
-                     unit tests only)
+                     end-to-end suites, the UI tests and the desktop app in a real
+                     window (--quick: fmt, clippy and unit tests only)
   demo [--down]      a working tunnel to a local strongSwan gateway
   bench [CRATE]      criterion benchmarks (all, or one crate's)
   fuzz [TARGET] [--seconds N]
@@ -93,11 +93,13 @@ fn test(args: &[String]) -> Result<(), String> {
         summary.skip("fuzz smoke runs", "--quick");
         summary.skip("end-to-end suites", "--quick");
         summary.skip("UI tests", "--quick");
+        summary.skip("desktop app in a real window", "--quick");
     } else {
         summary.run("UI tests", gui::ui_tests);
         summary.run_outcome("Windows type-check", windows_check);
         summary.run_outcome("fuzz smoke runs", || fuzz_all(FUZZ_SMOKE_SECONDS));
         summary.run_outcome("end-to-end suites", end_to_end);
+        summary.run_outcome("desktop app in a real window", gui::real_window);
     }
     summary.finish()
 }
