@@ -22,7 +22,8 @@
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::sched::{CloneFlags, setns};
@@ -150,12 +151,14 @@ pub struct Lab {
 
 impl Lab {
     /// Builds a lab: sweeps leftovers of crashed earlier runs, creates the namespaces, links,
-    /// addresses, routes, forwarding and (optionally) NAT.
+    /// addresses, routes, forwarding and (optionally) NAT. The first lab of a process also
+    /// installs the Ctrl-C cleanup (see [`set_signal_cleanup`]).
     ///
     /// # Errors
     /// When a command fails (the error names it, with its stderr) or the lab directory cannot be
     /// made. Whatever was created is removed again.
     pub fn new(config: LabConfig) -> Result<Lab> {
+        install_signal_cleanup();
         sweep_stale();
         let id = format!(
             "{PREFIX}{}-{MARKER}{}",
@@ -505,9 +508,21 @@ fn owner_pid(name: &str) -> Option<u32> {
 /// carries a harness id, namespaces and lab directories — only when the owning pid is dead.
 /// [`Lab::new`] calls it; it never fails (problems are printed).
 pub fn sweep_stale() {
-    let stale = |name: &str| owner_pid(name).is_some_and(|pid| !process_alive(pid));
+    sweep(|pid| !process_alive(pid));
+}
 
-    // Processes first: a charon keeps its namespace and directory busy.
+/// Removes every lab of this process: what the signal handler does before the process exits.
+fn sweep_own() {
+    let me = std::process::id();
+    sweep(|pid| pid == me);
+}
+
+/// Removes processes, namespaces and lab directories whose harness name has an owner pid that
+/// `owned` accepts. Processes first: a charon keeps its namespace and directory busy.
+fn sweep(owned: impl Fn(u32) -> bool) {
+    let matches = |name: &str| owner_pid(name).is_some_and(&owned);
+    let me = std::process::id();
+
     if let Ok(entries) = fs::read_dir("/proc") {
         let mut victims = Vec::new();
         for entry in entries.flatten() {
@@ -518,30 +533,33 @@ pub fn sweep_stale() {
             else {
                 continue;
             };
+            if pid == me {
+                continue;
+            }
             let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else {
                 continue;
             };
             let found = cmdline
                 .split(|b| *b == 0 || *b == b'/' || *b == b' ')
                 .filter_map(|word| std::str::from_utf8(word).ok())
-                .any(&stale);
+                .any(&matches);
             if found {
                 victims.push(pid);
             }
         }
         if !victims.is_empty() {
-            eprintln!("tern-e2e: killing stale lab processes {victims:?}");
+            eprintln!("tern-e2e: killing lab processes {victims:?}");
             kill_and_wait(&victims);
         }
     }
     if let Ok(entries) = fs::read_dir("/run/netns") {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if stale(&name) {
-                eprintln!("tern-e2e: removing stale namespace {name}");
+            if matches(&name) {
+                eprintln!("tern-e2e: removing namespace {name}");
                 kill_namespace_processes(&name);
                 if let Err(e) = ip(&["netns", "del", &name]) {
-                    eprintln!("tern-e2e: could not remove stale namespace {name}: {e}");
+                    eprintln!("tern-e2e: could not remove namespace {name}: {e}");
                 }
             }
         }
@@ -549,15 +567,51 @@ pub fn sweep_stale() {
     if let Ok(entries) = fs::read_dir(std::env::temp_dir()) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if stale(&name) {
+            if matches(&name) {
                 eprintln!(
-                    "tern-e2e: removing stale lab directory {}",
+                    "tern-e2e: removing lab directory {}",
                     entry.path().display()
                 );
                 let _ = fs::remove_dir_all(entry.path());
             }
         }
     }
+}
+
+/// Whether [`Lab::new`] installs the Ctrl-C cleanup (see [`set_signal_cleanup`]).
+static SIGNAL_CLEANUP: AtomicBool = AtomicBool::new(true);
+static SIGNAL_HANDLER: Once = Once::new();
+
+/// Chooses whether the first [`Lab::new`] of this process installs a handler for SIGINT,
+/// SIGTERM and SIGHUP that removes every lab of the process (processes, namespaces,
+/// directories) and exits with status 130 — so a Ctrl-C during `cargo test` leaves nothing
+/// behind. On by default; a program that tears its labs down in order itself (the demo
+/// disconnects first) turns it off before creating a lab.
+pub fn set_signal_cleanup(enabled: bool) {
+    SIGNAL_CLEANUP.store(enabled, Ordering::SeqCst);
+}
+
+fn install_signal_cleanup() {
+    if !SIGNAL_CLEANUP.load(Ordering::SeqCst) {
+        return;
+    }
+    SIGNAL_HANDLER.call_once(|| {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+            Ok(signals) => signals,
+            Err(e) => {
+                eprintln!("tern-e2e: no cleanup on Ctrl-C: {e}");
+                return;
+            }
+        };
+        std::thread::spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                eprintln!("\ntern-e2e: signal {signal}: removing this process's labs");
+                sweep_own();
+                std::process::exit(130);
+            }
+        });
+    });
 }
 
 #[cfg(test)]

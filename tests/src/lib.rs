@@ -14,7 +14,11 @@
 //!   namespaces, its own mount namespace, config, credentials, vici socket and log.
 //! - [`pki`]: a throw-away CA and certificates for the gateway.
 //! - [`templates`]: ready-made gateway (PSK, EAP-MSCHAPv2 + certificate) and reference-client
-//!   configurations.
+//!   configurations, and the profile files a provider would hand out (`.mobileconfig`, `.sswan`).
+//! - [`Ternd`] and [`TernCli`]: the real helper in the client namespace and the real CLI
+//!   against it; [`NetworkSnapshot`] proves a disconnect restored the client's network and DNS.
+//! - [`traffic`]: pings and an iperf3 transfer through the tunnel; [`summary`]: the interop
+//!   matrix's per-row records.
 //!
 //! What the strongSwan side does here (5.9.8, `kernel-libipsec`), so tests expect it:
 //! - ESP is always UDP-encapsulated and IKE floats to port 4500 after IKE_SA_INIT: charon fakes
@@ -59,8 +63,11 @@ pub mod esp_probe;
 mod lab;
 pub mod pki;
 mod prereq;
+mod snapshot;
+pub mod summary;
 pub mod templates;
 mod ternd;
+pub mod traffic;
 
 use std::io;
 use std::path::PathBuf;
@@ -69,9 +76,10 @@ pub use charon::{
     Charon, CharonConfig, ChildSaInfo, Gateway, GatewayConfig, IkeSaInfo, parse_ike_sas,
     parse_list_sas,
 };
-pub use lab::{Lab, LabConfig, Ns, addr, sweep_stale};
+pub use lab::{Lab, LabConfig, Ns, addr, set_signal_cleanup, sweep_stale};
 pub use prereq::{INSTALL_HINT, missing_prerequisites, should_run};
-pub use ternd::{Ternd, tern};
+pub use snapshot::NetworkSnapshot;
+pub use ternd::{BIN_DIR_ENV, Binaries, LAB_RESOLV_CONF, TernCli, Ternd, tern};
 
 /// Everything that can go wrong while building or driving the lab.
 #[derive(Debug, thiserror::Error)]

@@ -120,6 +120,18 @@ fn strongswan_client_psk() {
         gateway.log().contains("created TUN device: ipsec0"),
         "gateway uses kernel-libipsec"
     );
+    // Two charons at once: each has its own pid file (its private /run) and vici socket.
+    for charon in [&gateway, &client] {
+        let pid_file = charon.dir().join("run/charon.pid");
+        let recorded = std::fs::read_to_string(&pid_file).unwrap();
+        assert_eq!(
+            recorded.trim(),
+            charon.pid().unwrap().to_string(),
+            "{pid_file:?}"
+        );
+        assert!(charon.vici_socket().exists());
+    }
+    assert_ne!(gateway.vici_socket(), client.vici_socket());
     eprintln!("strongswan_client_psk took {:?}", started.elapsed());
 }
 

@@ -157,17 +157,91 @@ fn end_to_end() -> Result<Outcome, String> {
     let mut packages = LAB_PACKAGES.to_vec();
     packages.push("iperf3");
     system::ensure_apt_packages(&packages)?;
-    // The demo's smoke test runs the real binaries.
+    // The interop matrix, the CLI tests and the demo's smoke test run the real binaries.
     system::cargo(&["build", "-p", "ternd", "-p", "tern-cli"])?;
     let bin_dir = system::target_dir().join("debug");
     let bin_dir = bin_dir
         .to_str()
         .ok_or("the target directory is not UTF-8")?;
-    system::cargo_with_env(
+    let interop_dir = system::target_dir().join("interop");
+    let rows_dir = interop_dir.join("rows");
+    if rows_dir.exists() {
+        std::fs::remove_dir_all(&rows_dir)
+            .map_err(|e| format!("cannot clear {}: {e}", rows_dir.display()))?;
+    }
+    let interop = interop_dir
+        .to_str()
+        .ok_or("the target directory is not UTF-8")?;
+    let tests = system::cargo_with_env(
         &["test", "-p", "tern-e2e"],
-        &[("TERN_E2E", "require"), ("TERN_BIN_DIR", bin_dir)],
-    )
-    .map(|()| Outcome::Passed)
+        &[
+            ("TERN_E2E", "require"),
+            ("TERN_BIN_DIR", bin_dir),
+            ("TERN_INTEROP_DIR", interop),
+        ],
+    );
+    // The table also (especially) when a row failed.
+    match interop_summary(&interop_dir) {
+        Ok(table) => println!("\n==> interop matrix (tern-e2e, tests/tests/interop.rs)\n{table}"),
+        Err(e) => println!("\n==> interop matrix: no summary ({e})"),
+    }
+    tests.map(|()| Outcome::Passed)
+}
+
+/// Merges the matrix rows' records (`<dir>/rows/*.json`, one per row, written by
+/// `tern_e2e::summary`) into `<dir>/summary.json` and returns them as a markdown table.
+fn interop_summary(dir: &std::path::Path) -> Result<String, String> {
+    use serde_json::Value;
+
+    let rows_dir = dir.join("rows");
+    let entries = std::fs::read_dir(&rows_dir)
+        .map_err(|e| format!("cannot read {}: {e}", rows_dir.display()))?;
+    let mut rows = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let row: Value = serde_json::from_str(&text)
+            .map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+        rows.push(row);
+    }
+    if rows.is_empty() {
+        return Err(format!("no row records in {}", rows_dir.display()));
+    }
+    rows.sort_by_key(|r| r["order"].as_u64().unwrap_or(u64::MAX));
+    let summary = serde_json::json!({ "rows": rows });
+    let path = dir.join("summary.json");
+    let text = serde_json::to_string_pretty(&summary)
+        .map_err(|e| format!("cannot serialize the summary: {e}"))?;
+    std::fs::write(&path, text + "\n")
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+
+    let mut table = String::from(
+        "| row | result | connect (ms) | throughput (Mbit/s) | notes |\n|---|---|---:|---:|---|\n",
+    );
+    for row in &rows {
+        let cell = |key: &str| match &row[key] {
+            Value::Null => "–".to_owned(),
+            Value::Number(n) => n
+                .as_f64()
+                .map_or_else(|| n.to_string(), |f| format!("{f:.0}")),
+            Value::String(s) => s.replace('|', "\\|").replace('\n', " "),
+            other => other.to_string(),
+        };
+        table.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            cell("row"),
+            cell("result"),
+            cell("connect_ms"),
+            cell("throughput_mbit_s"),
+            cell("detail"),
+        ));
+    }
+    table.push_str(&format!("(written to {})\n", path.display()));
+    Ok(table)
 }
 
 /// What the strongSwan lab in network namespaces needs (see `tests/`).
@@ -200,48 +274,127 @@ fn demo(args: &[String]) -> Result<(), String> {
     }
     let mut packages = LAB_PACKAGES.to_vec();
     packages.push("iperf3");
-    println!("==> checking what the demo needs (strongSwan, iproute2, iperf3)");
+    println!("==> [demo 1/3] checking what the demo needs (strongSwan, iproute2, iperf3)");
     system::ensure_apt_packages(&packages)?;
-    println!("==> building Tern: ternd, tern and the demo (the first build takes several minutes)");
-    // Two builds: `--bin` would otherwise restrict the other packages to that binary too.
-    system::cargo(&["build", "-p", "ternd", "-p", "tern-cli"])?;
-    system::cargo(&["build", "-p", "tern-e2e", "--bin", "tern-demo"])?;
     let bin = system::target_dir().join("debug");
     let demo = bin.join("tern-demo");
-    let demo = demo.to_str().ok_or("the target directory is not UTF-8")?;
-    let ternd = bin.join("ternd");
-    let tern = bin.join("tern");
+    println!("==> [demo 2/3] building Tern: ternd, tern and the demo");
+    if !demo.exists() {
+        println!(
+            "    first build: cargo compiles a few hundred crates, 5 to 15 minutes on a small \
+             machine; later runs take seconds"
+        );
+    }
+    build_with_progress(&[
+        "build", "-p", "ternd", "-p", "tern-cli", "-p", "tern-e2e", "--bins",
+    ])?;
+    let utf8 = |p: &std::path::Path| {
+        p.to_str()
+            .map(str::to_owned)
+            .ok_or("the target directory is not UTF-8")
+    };
+    let mut demo_args = vec![utf8(&demo)?];
     let has_display =
         std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
-    let gui = bin.join("tern-gui");
-    if has_display && !down {
-        println!("==> a display is available: building the desktop app too");
-        system::cargo(&["build", "-p", "tern-gui"])?;
-    }
-    let mut demo_args = vec![demo];
     if down {
-        demo_args.push("--down");
+        demo_args.push("--down".into());
     } else {
         demo_args.extend([
-            "--ternd",
-            ternd.to_str().ok_or("the target directory is not UTF-8")?,
-            "--tern",
-            tern.to_str().ok_or("the target directory is not UTF-8")?,
+            "--ternd".into(),
+            utf8(&bin.join("ternd"))?,
+            "--tern".into(),
+            utf8(&bin.join("tern"))?,
         ]);
         if has_display {
-            demo_args.extend([
-                "--gui",
-                gui.to_str().ok_or("the target directory is not UTF-8")?,
-            ]);
+            println!("    a display is available: building the desktop app too");
+            match gui::prepare().and_then(|()| build_with_progress(&["build", "-p", "tern-gui"])) {
+                Ok(()) => demo_args.extend(["--gui".into(), utf8(&bin.join("tern-gui"))?]),
+                Err(e) => println!(
+                    "    !!! the desktop app could not be built ({e}); the demo goes on without it"
+                ),
+            }
         }
     }
+    println!("==> [demo 3/3] running the demo");
+    let program = demo_args.remove(0);
     if system::is_root() {
-        system::run(demo_args[0], &demo_args[1..])
+        replace_process(&program, &demo_args, &[])
     } else if system::command_exists("sudo") {
-        println!("==> the lab needs root for network namespaces: running the demo through sudo");
-        system::run("sudo", &demo_args)
+        println!("    the lab needs root for network namespaces: running the demo through sudo");
+        // The desktop app, started by the demo as root, needs the session's display.
+        let mut env = Vec::new();
+        if std::env::var_os("XAUTHORITY").is_none()
+            && let Some(home) = std::env::var_os("HOME")
+        {
+            let cookie = std::path::Path::new(&home).join(".Xauthority");
+            if cookie.is_file() {
+                env.push(("XAUTHORITY".to_owned(), utf8(&cookie)?));
+            }
+        }
+        let mut sudo_args = vec![
+            "--preserve-env=DISPLAY,WAYLAND_DISPLAY,XAUTHORITY,XDG_RUNTIME_DIR,DBUS_SESSION_BUS_ADDRESS"
+                .to_owned(),
+            program,
+        ];
+        sudo_args.extend(demo_args);
+        replace_process("sudo", &sudo_args, &env)
     } else {
         Err("the demo needs root (network namespaces); run it as root or install sudo".into())
+    }
+}
+
+/// Runs cargo; when its output is not a terminal (no progress bar), says every 30 s that the
+/// build is still going.
+fn build_with_progress(args: &[&str]) -> Result<(), String> {
+    use std::io::IsTerminal as _;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    if std::io::stderr().is_terminal() {
+        return system::cargo(args); // cargo draws its own progress bar
+    }
+    let (done, finished) = mpsc::channel::<()>();
+    let started = Instant::now();
+    let heartbeat = std::thread::spawn(move || {
+        while let Err(mpsc::RecvTimeoutError::Timeout) =
+            finished.recv_timeout(Duration::from_secs(30))
+        {
+            println!(
+                "    … still building ({} s so far)",
+                started.elapsed().as_secs()
+            );
+        }
+    });
+    let result = system::cargo(args);
+    drop(done);
+    let _ = heartbeat.join();
+    result
+}
+
+/// Becomes `program` (Unix `exec`), so Ctrl-C reaches the demo alone and it can clean up in
+/// order, with no `xtask` process in between to die first.
+fn replace_process(program: &str, args: &[String], env: &[(String, String)]) -> Result<(), String> {
+    let mut command = std::process::Command::new(program);
+    command
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(system::workspace_root());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt as _;
+        let error = command.exec();
+        Err(format!("could not start `{program}`: {error}"))
+    }
+    #[cfg(not(unix))]
+    {
+        let status = command
+            .status()
+            .map_err(|e| format!("could not start `{program}`: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("`{program}` failed ({status})"))
+        }
     }
 }
 
