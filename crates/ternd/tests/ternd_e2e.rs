@@ -10,7 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ipc::{Client, ConnectRequest, Secrets, Status, TunnelState};
@@ -413,7 +413,7 @@ fn an_unauthorized_local_user_is_refused() {
     for dir in [lab.dir(), run.as_path()] {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    std::fs::set_permissions(&ternd.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::fs::set_permissions(ternd.socket(), std::fs::Permissions::from_mode(0o666)).unwrap();
     let script = r#"
 import json, socket, struct, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
