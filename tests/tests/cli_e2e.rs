@@ -31,10 +31,9 @@ fn cli_against_the_real_helper() {
     let idle = cli.ok(&["status"], None).unwrap();
     assert!(idle.contains("disconnected"), "{idle}");
     let nothing = cli.run(&["disconnect"], None).unwrap();
-    assert!(
-        !String::from_utf8_lossy(&nothing.stderr).is_empty() || nothing.status.success(),
-        "{nothing:?}"
-    );
+    assert_eq!(nothing.status.code(), Some(1), "{nothing:?}");
+    let said = String::from_utf8_lossy(&nothing.stderr);
+    assert!(said.contains("no tunnel is up"), "{said}");
 
     let file = lab.dir().join("lab.mobileconfig");
     let uuid = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";

@@ -307,15 +307,25 @@ fn demo(args: &[String]) -> Result<(), String> {
         ]);
         if has_display {
             println!("    a display is available: building the desktop app too");
-            match gui::prepare().and_then(|()| build_with_progress(&["build", "-p", "tern-gui"])) {
-                Ok(()) => demo_args.extend(["--gui".into(), utf8(&bin.join("tern-gui"))?]),
-                Err(e) => println!(
+            if let Err(e) =
+                gui::prepare().and_then(|()| build_with_progress(&["build", "-p", "tern-gui"]))
+            {
+                println!(
                     "    !!! the desktop app could not be built ({e}); the demo goes on without it"
-                ),
+                );
             }
         }
+        // The demo opens it when there is a display and it is built, else says how to.
+        demo_args.extend(["--gui".into(), utf8(&bin.join("tern-gui"))?]);
     }
-    println!("==> [demo 3/3] running the demo");
+    println!(
+        "==> [demo 3/3] {}",
+        if down {
+            "stopping the demo"
+        } else {
+            "running the demo"
+        }
+    );
     let program = demo_args.remove(0);
     if system::is_root() {
         replace_process(&program, &demo_args, &[])
@@ -501,5 +511,38 @@ fn run_fuzz_target(target: &str, seconds: u32) -> Result<(), String> {
             }
             Err(format!("{e} (full log: {})", log_path.display()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::interop_summary;
+
+    #[test]
+    fn interop_rows_merge_in_matrix_order() {
+        let dir = std::env::temp_dir().join(format!("xtask-interop-{}", std::process::id()));
+        let rows = dir.join("rows");
+        std::fs::create_dir_all(&rows).unwrap();
+        std::fs::write(
+            rows.join("b.json"),
+            r#"{"order":1,"row":"b","result":"ignored","connect_ms":null,"throughput_mbit_s":null,"detail":"waits | for x"}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            rows.join("a.json"),
+            r#"{"order":0,"row":"a","result":"passed","connect_ms":31,"throughput_mbit_s":412.46,"detail":""}"#,
+        )
+        .unwrap();
+        std::fs::write(rows.join("notes.txt"), "not a row").unwrap();
+        let table = interop_summary(&dir).unwrap();
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines[2], "| a | passed | 31 | 412 |  |");
+        assert_eq!(lines[3], "| b | ignored | – | – | waits \\| for x |");
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(summary["rows"][1]["row"], "b");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(interop_summary(&dir).is_err());
     }
 }

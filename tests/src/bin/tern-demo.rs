@@ -372,8 +372,8 @@ mod linux {
         let done = traffic::iperf3_transfer(lab, 20 * 1024 * 1024, Duration::from_secs(60))
             .map_err(|e| format!("the transfer failed: {e}"))?;
         println!(
-            "      {:.1} MB in {:.2} s: {:.0} Mbit/s",
-            done.bytes as f64 / 1e6,
+            "      {:.1} MiB in {:.2} s: {:.0} Mbit/s",
+            done.bytes as f64 / 1_048_576.0,
             done.seconds,
             done.mbit_per_s
         );
