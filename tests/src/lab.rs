@@ -9,7 +9,8 @@
 //!          192.168.99.2   192.168.99.1  198.51.100.2    198.51.100.1  10.99.0.1   10.99.0.2
 //! ```
 //!
-//! IPv6 runs alongside (2001:db8::/32 outside, fd00:99::/64 on the LAN). The lab avoids
+//! IPv6 runs alongside (2001:db8::/32 outside, fd00:99::/64 on the LAN); with an outer MTU
+//! below 1280 (IPv6's minimum) the outer links carry IPv4 only. The lab avoids
 //! 192.0.2.0/24, which some build hosts use for their own link: a command run in the wrong
 //! namespace then fails instead of reaching the host's network. The router masquerades
 //! (nftables) everything leaving `out0`, so the gateway always sees the client as
@@ -106,7 +107,8 @@ pub struct LabConfig {
     /// Put a NAT router (nftables masquerade) between client and gateway.
     pub nat: bool,
     /// MTU of the links between client and gateway (both ends, and through the router). The LAN
-    /// link keeps 1500. Lower it to force IKE or ESP fragmentation.
+    /// link keeps 1500. Lower it to force IKE or ESP fragmentation; below 1280 the outer links
+    /// carry IPv4 only.
     pub outer_mtu: u32,
 }
 
@@ -205,11 +207,11 @@ impl Lab {
             self.veth((Ns::Client, "out0"), (Ns::Router, "in0"), &mtu)?;
             self.veth((Ns::Router, "out0"), (Ns::Gateway, "out0"), &mtu)?;
             self.address(Ns::Client, "out0", &v4(addr::CLIENT_NATTED_V4, 24))?;
-            self.address(Ns::Client, "out0", &v6(addr::CLIENT_NATTED_V6, 64))?;
+            self.outer_v6(Ns::Client, "out0", &v6(addr::CLIENT_NATTED_V6, 64))?;
             self.address(Ns::Router, "in0", &v4(addr::ROUTER_INSIDE_V4, 24))?;
-            self.address(Ns::Router, "in0", &v6(addr::ROUTER_INSIDE_V6, 64))?;
+            self.outer_v6(Ns::Router, "in0", &v6(addr::ROUTER_INSIDE_V6, 64))?;
             self.address(Ns::Router, "out0", &v4(addr::CLIENT_SEEN_BY_GATEWAY_V4, 24))?;
-            self.address(Ns::Router, "out0", &v6(addr::CLIENT_DIRECT_V6, 64))?;
+            self.outer_v6(Ns::Router, "out0", &v6(addr::CLIENT_DIRECT_V6, 64))?;
             self.default_routes(
                 Ns::Client,
                 &addr::ROUTER_INSIDE_V4.to_string(),
@@ -228,11 +230,11 @@ impl Lab {
         } else {
             self.veth((Ns::Client, "out0"), (Ns::Gateway, "out0"), &mtu)?;
             self.address(Ns::Client, "out0", &v4(addr::CLIENT_DIRECT_V4, 24))?;
-            self.address(Ns::Client, "out0", &v6(addr::CLIENT_DIRECT_V6, 64))?;
+            self.outer_v6(Ns::Client, "out0", &v6(addr::CLIENT_DIRECT_V6, 64))?;
             // No default route to the gateway: the client reaches the LAN only through the tunnel.
         }
         self.address(Ns::Gateway, "out0", &v4(addr::GATEWAY_V4, 24))?;
-        self.address(Ns::Gateway, "out0", &v6(addr::GATEWAY_V6, 64))?;
+        self.outer_v6(Ns::Gateway, "out0", &v6(addr::GATEWAY_V6, 64))?;
 
         self.veth((Ns::Gateway, "lan0"), (Ns::Lan, "eth0"), "1500")?;
         self.address(Ns::Gateway, "lan0", &v4(addr::GATEWAY_LAN_V4, 24))?;
@@ -274,10 +276,22 @@ impl Lab {
         ip_in(self.ns_name(ns)?, &args).map(drop)
     }
 
+    /// An IPv6 address on a link between client and gateway: none when the outer MTU is below
+    /// IPv6's minimum of 1280 (the kernel refuses IPv6 there).
+    fn outer_v6(&self, ns: Ns, dev: &str, cidr: &str) -> Result<()> {
+        if self.config.outer_mtu < 1280 {
+            return Ok(());
+        }
+        self.address(ns, dev, cidr)
+    }
+
     fn default_routes(&self, ns: Ns, via_v4: &str, via_v6: &str) -> Result<()> {
         let name = self.ns_name(ns)?;
         ip_in(name, &["-4", "route", "add", "default", "via", via_v4])?;
-        ip_in(name, &["-6", "route", "add", "default", "via", via_v6])?;
+        let outer = ns == Ns::Client;
+        if !outer || self.config.outer_mtu >= 1280 {
+            ip_in(name, &["-6", "route", "add", "default", "via", via_v6])?;
+        }
         Ok(())
     }
 
