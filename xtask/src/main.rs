@@ -328,26 +328,38 @@ fn demo(args: &[String]) -> Result<(), String> {
     );
     let program = demo_args.remove(0);
     if system::is_root() {
-        replace_process(&program, &demo_args, &[])
+        replace_process(&program, &demo_args)
     } else if system::command_exists("sudo") {
         println!("    the lab needs root for network namespaces: running the demo through sudo");
-        // The desktop app, started by the demo as root, needs the session's display.
-        let mut env = Vec::new();
+        // The desktop app, started by the demo as root, needs the session's display; `env`
+        // passes it on whatever sudo's policy on keeping variables. (Not the session bus:
+        // root may not use another user's.)
+        let var = |name: &str| std::env::var_os(name).and_then(|v| v.into_string().ok());
+        let mut sudo_args = vec!["env".to_owned()];
+        for name in ["DISPLAY", "XAUTHORITY"] {
+            if let Some(value) = var(name) {
+                sudo_args.push(format!("{name}={value}"));
+            }
+        }
+        if let Some(wayland) = var("WAYLAND_DISPLAY") {
+            // A bare socket name is relative to the user's XDG_RUNTIME_DIR, which root lacks.
+            let socket = match var("XDG_RUNTIME_DIR") {
+                Some(dir) if !wayland.starts_with('/') => format!("{dir}/{wayland}"),
+                _ => wayland,
+            };
+            sudo_args.push(format!("WAYLAND_DISPLAY={socket}"));
+        }
         if std::env::var_os("XAUTHORITY").is_none()
             && let Some(home) = std::env::var_os("HOME")
         {
             let cookie = std::path::Path::new(&home).join(".Xauthority");
             if cookie.is_file() {
-                env.push(("XAUTHORITY".to_owned(), utf8(&cookie)?));
+                sudo_args.push(format!("XAUTHORITY={}", utf8(&cookie)?));
             }
         }
-        let mut sudo_args = vec![
-            "--preserve-env=DISPLAY,WAYLAND_DISPLAY,XAUTHORITY,XDG_RUNTIME_DIR,DBUS_SESSION_BUS_ADDRESS"
-                .to_owned(),
-            program,
-        ];
+        sudo_args.push(program);
         sudo_args.extend(demo_args);
-        replace_process("sudo", &sudo_args, &env)
+        replace_process("sudo", &sudo_args)
     } else {
         Err("the demo needs root (network namespaces); run it as root or install sudo".into())
     }
@@ -383,12 +395,9 @@ fn build_with_progress(args: &[&str]) -> Result<(), String> {
 
 /// Becomes `program` (Unix `exec`), so Ctrl-C reaches the demo alone and it can clean up in
 /// order, with no `xtask` process in between to die first.
-fn replace_process(program: &str, args: &[String], env: &[(String, String)]) -> Result<(), String> {
+fn replace_process(program: &str, args: &[String]) -> Result<(), String> {
     let mut command = std::process::Command::new(program);
-    command
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .current_dir(system::workspace_root());
+    command.args(args).current_dir(system::workspace_root());
     #[cfg(unix)]
     {
         use std::os::unix::process::CommandExt as _;
