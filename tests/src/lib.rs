@@ -20,6 +20,14 @@
 //! - [`traffic`]: pings and an iperf3 transfer through the tunnel; [`summary`]: the interop
 //!   matrix's per-row records.
 //!
+//! The suites (`tests/tests/`): `interop.rs` is the acceptance matrix — one row per gateway
+//! setup, each driven through the real `tern` CLI and `ternd` (import, connect, ping, iperf3,
+//! status, disconnect, everything restored); its rows record `target/interop/rows/*.json`, which
+//! `cargo xtask test` merges into `summary.json` and a table. `cli_e2e.rs` checks the CLI beyond
+//! the rows, `demo.rs` runs `cargo xtask demo` once, `lab_selftest.rs` proves the lab itself
+//! (strongSwan on both ends, cleanup on drop and on Ctrl-C), and the `ike_*` suites drive the IKE
+//! core directly. Tests that run `ternd`/`tern` find them through [`Binaries::for_test`].
+//!
 //! What the strongSwan side does here (5.9.8, `kernel-libipsec`), so tests expect it:
 //! - ESP is always UDP-encapsulated and IKE floats to port 4500 after IKE_SA_INIT: charon fakes
 //!   its NAT detection hash, so both sides see "NAT" even on a direct link

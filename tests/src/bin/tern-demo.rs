@@ -96,6 +96,10 @@ mod linux {
         }
         match result {
             Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e == STOPPED => {
+                println!("\n==> stopped; the lab was removed and nothing is left running");
+                ExitCode::from(130)
+            }
             Err(e) => {
                 eprintln!("\ndemo failed: {e}");
                 eprintln!("(the lab was removed; nothing is left running)");
@@ -139,10 +143,13 @@ mod linux {
         println!("\n[{n}/{STEPS}] {what}");
     }
 
+    /// Why [`run`] ends early when Ctrl-C or `--down` arrives during the setup.
+    const STOPPED: &str = "stopped by Ctrl-C or `cargo xtask demo --down`";
+
     /// Fails (and so tears down what was built) when Ctrl-C or `--down` arrived meanwhile.
     fn not_stopped(stop: &AtomicBool) -> Result<(), String> {
         if stop.load(Ordering::Relaxed) {
-            Err("stopped by Ctrl-C or `cargo xtask demo --down`".into())
+            Err(STOPPED.into())
         } else {
             Ok(())
         }
