@@ -283,14 +283,16 @@ pub fn with_local_ts(mut config: CharonConfig, local_ts: &str) -> CharonConfig {
 }
 
 /// An Apple `.mobileconfig` for [`gateway_psk`], as an IT team would send it: IKEv2 with the
-/// pre-shared key `psk`, the gateway at [`addr::GATEWAY_V4`] with identity [`GATEWAY_ID`], our
-/// identity `client@tern.test`, AES-256-GCM with SHA2-256 and Curve25519 (group 31), and NAT
-/// keepalives every `nat_keepalive_secs` when given.
+/// pre-shared key `psk`, the gateway at `gateway` ([`addr::GATEWAY_V4`] or
+/// [`addr::GATEWAY_V6`]) with identity [`GATEWAY_ID`], our identity `client@tern.test`,
+/// AES-256-GCM with SHA2-256 and Curve25519 (group 31), and NAT keepalives every
+/// `nat_keepalive_secs` when given.
 #[must_use]
 pub fn psk_mobileconfig(
     name: &str,
     uuid: &str,
     psk: &str,
+    gateway: IpAddr,
     nat_keepalive_secs: Option<u16>,
 ) -> String {
     let sa = |lifetime: u32| {
@@ -336,7 +338,6 @@ pub fn psk_mobileconfig(
          <key>PayloadUUID</key><string>0b8a3c52-6f1d-4e7a-9c2b-5d4e3f2a1b0c</string>\n\
          <key>PayloadVersion</key><integer>1</integer>\n\
          </dict></plist>\n",
-        gateway = addr::GATEWAY_V4,
         ike = sa(480),
         child = sa(60),
     )

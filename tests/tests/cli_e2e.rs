@@ -37,7 +37,11 @@ fn cli_against_the_real_helper() {
 
     let file = lab.dir().join("lab.mobileconfig");
     let uuid = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
-    std::fs::write(&file, templates::psk_mobileconfig(PROFILE, uuid, PSK, None)).unwrap();
+    std::fs::write(
+        &file,
+        templates::psk_mobileconfig(PROFILE, uuid, PSK, addr::GATEWAY_V4.into(), None),
+    )
+    .unwrap();
     cli.ok(&["import", file.to_str().unwrap(), "--yes"], None)
         .unwrap();
 

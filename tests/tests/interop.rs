@@ -90,6 +90,8 @@ struct Row {
     auth: Auth,
     /// A NAT router between client and gateway.
     nat: bool,
+    /// IKE and ESP travel over IPv6 (the profile names the gateway's IPv6 address).
+    ipv6_transport: bool,
     /// The outer links' MTU.
     outer_mtu: u32,
     /// The key of the certificates issued (gateway, client): large keys make IKE_AUTH fragment.
@@ -132,6 +134,7 @@ impl Row {
         Row {
             auth,
             nat: false,
+            ipv6_transport: false,
             outer_mtu: 1500,
             cert_key: KeyKind::EcdsaP256,
             gateway_proposals: None,
@@ -258,6 +261,7 @@ matrix! {
         .proposals("aes256-sha384-ecp384", "aes256-sha384", cbc("ECP_384", 256, "HMAC_SHA2_384_192"))
         .profile_proposals("aes256-sha384-ecp384", "aes256-sha384-esn-noesn");
     nat_udp_encapsulation_keepalives => Row::psk().behind_nat(10);
+    ipv6_transport => Row { ipv6_transport: true, ..Row::psk() };
     split_tunnel_gateway_selectors => Row { gateway_addresses: &["172.16.99.1/24"], ..Row::psk() }
         .gateway_ts(
             "10.99.0.0/24, 172.16.99.0/24",
@@ -394,7 +398,13 @@ fn profile_file(row: &Row, pki: &Pki, lab: &Lab) -> PathBuf {
     let (file, text) = match row.auth {
         Auth::Psk => (
             "interop.mobileconfig",
-            templates::psk_mobileconfig(PROFILE, PROFILE_UUID, PSK, row.nat_keepalive_secs),
+            templates::psk_mobileconfig(
+                PROFILE,
+                PROFILE_UUID,
+                PSK,
+                gateway_address(row),
+                row.nat_keepalive_secs,
+            ),
         ),
         Auth::EapMschapv2 => {
             let mut sswan = templates::eap_sswan(PROFILE, PROFILE_UUID, trusted, EAP_USER);
@@ -452,6 +462,15 @@ fn pkcs12(lab: &Lab, client: &IssuedCert) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// The address the profile names for the gateway.
+fn gateway_address(row: &Row) -> IpAddr {
+    if row.ipv6_transport {
+        addr::GATEWAY_V6.into()
+    } else {
+        addr::GATEWAY_V4.into()
+    }
+}
+
 /// Adds a counter of NAT keepalives (1-byte UDP payloads to port 4500) to the router.
 fn count_keepalives_at_router(lab: &Lab) {
     let rules = "table inet tern_probe {\n\
@@ -480,7 +499,7 @@ fn keepalives_seen(lab: &Lab) -> u64 {
         .unwrap_or(0)
 }
 
-fn ip_route_get(lab: &Lab, target: Ipv4Addr) -> String {
+fn ip_route_get(lab: &Lab, target: IpAddr) -> String {
     let out = lab
         .exec_output(Ns::Client, &["ip", "route", "get", &target.to_string()])
         .unwrap();
@@ -678,17 +697,17 @@ fn check_connected(lab: &Lab, ternd: &Ternd, row: &Row, status: &serde_json::Val
         .unwrap();
     assert!(address.contains(&format!("{vip}/32")), "{address}");
     for (prefix, probe) in &row.routes {
-        let route = ip_route_get(lab, *probe);
+        let route = ip_route_get(lab, (*probe).into());
         assert!(
             route.contains("dev tern0"),
             "{probe} ({prefix}) must use the tunnel: {route}"
         );
     }
     // The gateway itself is always reached outside the tunnel.
-    let to_gateway = ip_route_get(lab, addr::GATEWAY_V4);
+    let to_gateway = ip_route_get(lab, gateway_address(row));
     assert!(!to_gateway.contains("dev tern0"), "{to_gateway}");
     if !row.routes.iter().any(|(prefix, _)| *prefix == "0.0.0.0/0") {
-        let outside = ip_route_get(lab, OUTSIDE_EVERY_TS);
+        let outside = ip_route_get(lab, OUTSIDE_EVERY_TS.into());
         assert!(
             !outside.contains("dev tern0"),
             "split tunnel, yet: {outside}"
@@ -710,11 +729,12 @@ fn check_gateway(lab: &Lab, gateway: &Gateway<'_>, row: &Row, record: &mut RowRe
     assert_eq!(ike_sas.len(), 1, "{ike_sas:?}");
     let ike = &ike_sas[0];
     assert_eq!(ike.state, "ESTABLISHED", "{ike:?}");
-    assert_eq!(
-        ike.remote_host,
-        addr::CLIENT_SEEN_BY_GATEWAY_V4.to_string(),
-        "{ike:?}"
-    );
+    let client_seen: IpAddr = if row.ipv6_transport {
+        addr::CLIENT_DIRECT_V6.into()
+    } else {
+        addr::CLIENT_SEEN_BY_GATEWAY_V4.into()
+    };
+    assert_eq!(ike.remote_host, client_seen.to_string(), "{ike:?}");
     if row.nat {
         // The gateway sees the router's address, not the client's own one.
         assert_ne!(ike.remote_host, lab.client_v4().to_string());
