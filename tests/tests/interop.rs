@@ -371,6 +371,10 @@ fn gateway_config(row: &Row, pki: &Pki) -> GatewayConfig {
                 "auth = eap-mschapv2\n      eap_id = %any",
                 "auth = pubkey\n      cacerts = ca.pem",
             );
+            assert!(
+                config.swanctl_conf.contains("cacerts"),
+                "template changed shape"
+            );
             config
         }
         Auth::EapTls => {
