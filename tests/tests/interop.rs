@@ -767,38 +767,37 @@ fn check_gateway(lab: &Lab, gateway: &Gateway<'_>, row: &Row, record: &mut RowRe
                 .map_or_else(String::new, |bits| format!("-{bits}"))
         ));
     }
-    if row.gateway_fragments {
+    if row.gateway_fragments || row.esn_fallback {
         let log = gateway.log();
-        let split = log
-            .lines()
-            .find(|l| l.contains("splitting IKE message"))
-            .unwrap_or_else(|| panic!("the gateway sent no fragments:\n{log}"));
-        record.note(
-            split
-                .split_once("splitting ")
-                .map_or(split, |(_, rest)| rest),
-        );
+        if row.gateway_fragments {
+            let split = log_line(&log, "splitting IKE message");
+            record.note(
+                split
+                    .split_once("splitting ")
+                    .map_or(split, |(_, rest)| rest),
+            );
+        }
+        if row.esn_fallback {
+            let received = log_line(&log, "received proposals: ESP:");
+            assert!(
+                received.contains("/EXT_SEQ"),
+                "Tern must offer ESN: {received}"
+            );
+            let selected = log_line(&log, "selected proposal: ESP:");
+            assert!(
+                selected.contains("NO_EXT_SEQ") && !selected.contains("/EXT_SEQ"),
+                "kernel-libipsec picks 32-bit sequence numbers: {selected}"
+            );
+            record.note("ESN offered, 32-bit taken");
+        }
     }
-    if row.esn_fallback {
-        let log = gateway.log();
-        let received = log
-            .lines()
-            .find(|l| l.contains("received proposals: ESP:"))
-            .unwrap_or_else(|| panic!("no ESP proposals in the gateway log:\n{log}"));
-        assert!(
-            received.contains("/EXT_SEQ"),
-            "Tern must offer ESN: {received}"
-        );
-        let selected = log
-            .lines()
-            .find(|l| l.contains("selected proposal: ESP:"))
-            .unwrap();
-        assert!(
-            selected.contains("NO_EXT_SEQ") && !selected.contains("/EXT_SEQ"),
-            "kernel-libipsec picks 32-bit sequence numbers: {selected}"
-        );
-        record.note("ESN offered, 32-bit taken");
-    }
+}
+
+/// The first line of the gateway's log that contains `needle`.
+fn log_line<'a>(log: &'a str, needle: &str) -> &'a str {
+    log.lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no {needle:?} in the gateway log:\n{log}"))
 }
 
 /// No tunnel device, no ping to the LAN, and the client's network exactly as before.
