@@ -482,12 +482,15 @@ fn gateway_address(row: &Row) -> IpAddr {
     }
 }
 
-/// Adds a counter of NAT keepalives (1-byte UDP payloads to port 4500) to the router.
-fn count_keepalives_at_router(lab: &Lab) {
+/// Adds counters to the router: NAT keepalives (1-byte UDP payloads to port 4500), all of
+/// NAT-T (UDP 4500) and bare ESP (which must not appear: behind NAT, ESP travels in UDP).
+fn count_at_router(lab: &Lab) {
     let rules = "table inet tern_probe {\n\
                  \tchain forward {\n\
                  \t\ttype filter hook forward priority 0; policy accept;\n\
-                 \t\tudp dport 4500 udp length 9 counter\n\
+                 \t\tudp dport 4500 udp length 9 counter comment \"keepalive\"\n\
+                 \t\tudp dport 4500 counter comment \"nat-t\"\n\
+                 \t\tmeta l4proto esp counter comment \"esp\"\n\
                  \t}\n\
                  }\n";
     let path = lab.dir().join("router-probe.nft");
@@ -496,7 +499,8 @@ fn count_keepalives_at_router(lab: &Lab) {
         .unwrap();
 }
 
-fn keepalives_seen(lab: &Lab) -> u64 {
+/// The packets counted by the router rule with `comment`.
+fn counted_at_router(lab: &Lab, comment: &str) -> u64 {
     let listing = lab
         .exec(
             Ns::Router,
@@ -504,10 +508,12 @@ fn keepalives_seen(lab: &Lab) -> u64 {
         )
         .unwrap();
     listing
-        .split_once("counter packets ")
+        .lines()
+        .find(|l| l.contains(&format!("comment \"{comment}\"")))
+        .and_then(|l| l.split_once("counter packets "))
         .and_then(|(_, rest)| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
+        .unwrap_or_else(|| panic!("no counter {comment:?} in:\n{listing}"))
 }
 
 fn ip_route_get(lab: &Lab, target: IpAddr) -> String {
@@ -546,8 +552,8 @@ fn run(name: &str, row: Row) {
     let ternd = Ternd::start(&lab, &bin.ternd, &lab.dir().join("ternd")).unwrap();
     let cli = ternd.cli(&bin.tern, &lab.dir().join("config"));
     let before = NetworkSnapshot::take(&lab, &ternd.resolv_conf()).unwrap();
-    if row.nat_keepalive_secs.is_some() {
-        count_keepalives_at_router(&lab);
+    if row.nat {
+        count_at_router(&lab);
     }
 
     let file = profile_file(&row, &pki, &lab);
@@ -650,14 +656,25 @@ fn run(name: &str, row: Row) {
             }
             if let Some(secs) = row.nat_keepalive_secs {
                 let deadline = Instant::now() + Duration::from_secs(u64::from(secs) + 5);
-                while keepalives_seen(&lab) == 0 {
+                while counted_at_router(&lab, "keepalive") == 0 {
                     assert!(
                         Instant::now() < deadline,
                         "no NAT keepalive crossed the router within {secs} s"
                     );
                     std::thread::sleep(Duration::from_millis(200));
                 }
-                record.note(&format!("{} NAT keepalive(s) seen", keepalives_seen(&lab)));
+                record.note(&format!(
+                    "{} NAT keepalive(s) seen",
+                    counted_at_router(&lab, "keepalive")
+                ));
+            }
+            if row.nat {
+                let nat_t = counted_at_router(&lab, "nat-t");
+                assert!(
+                    nat_t > 1000,
+                    "the transfer crossed the router in UDP 4500: {nat_t}"
+                );
+                assert_eq!(counted_at_router(&lab, "esp"), 0, "no bare ESP behind NAT");
             }
 
             cli.ok(&["disconnect"], None).unwrap();
