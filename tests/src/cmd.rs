@@ -5,7 +5,7 @@
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;
-use std::io::Read;
+use std::io::{Read, Write as _};
 use std::os::unix::process::CommandExt as _;
 use std::process::{Command, Output, Stdio};
 use std::thread::JoinHandle;
@@ -49,15 +49,32 @@ pub(crate) fn output(cmd: &mut Command) -> Result<Output, LabError> {
 /// Runs `cmd` and returns its output whatever the exit status; kills its process group and fails
 /// with [`LabError::Timeout`] if it runs longer than `timeout`.
 pub(crate) fn output_within(cmd: &mut Command, timeout: Duration) -> Result<Output, LabError> {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    output_with_input(cmd, None, timeout)
+}
+
+/// Like [`output_within`], writing `input` (then end of file) to the command's standard input.
+pub(crate) fn output_with_input(
+    cmd: &mut Command,
+    input: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<Output, LabError> {
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     // Its own process group, so a timeout also ends whatever it started.
     cmd.process_group(0);
     let mut child = cmd.spawn().map_err(|source| LabError::Spawn {
         command: describe(cmd),
         source,
     })?;
+    if let (Some(bytes), Some(mut pipe)) = (input, child.stdin.take()) {
+        // A command that exits without reading its input is not an error here.
+        let _ = pipe.write_all(bytes);
+    }
     // Drain both pipes on threads so a chatty command cannot block on a full pipe.
     let stdout = child.stdout.take().map(drain);
     let stderr = child.stderr.take().map(drain);

@@ -9,7 +9,8 @@
 //!          192.168.99.2   192.168.99.1  198.51.100.2    198.51.100.1  10.99.0.1   10.99.0.2
 //! ```
 //!
-//! IPv6 runs alongside (2001:db8::/32 outside, fd00:99::/64 on the LAN). The lab avoids
+//! IPv6 runs alongside (2001:db8::/32 outside, fd00:99::/64 on the LAN); with an outer MTU
+//! below 1280 (IPv6's minimum) the outer links carry IPv4 only. The lab avoids
 //! 192.0.2.0/24, which some build hosts use for their own link: a command run in the wrong
 //! namespace then fails instead of reaching the host's network. The router masquerades
 //! (nftables) everything leaving `out0`, so the gateway always sees the client as
@@ -22,7 +23,8 @@
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use nix::sched::{CloneFlags, setns};
@@ -105,7 +107,8 @@ pub struct LabConfig {
     /// Put a NAT router (nftables masquerade) between client and gateway.
     pub nat: bool,
     /// MTU of the links between client and gateway (both ends, and through the router). The LAN
-    /// link keeps 1500. Lower it to force IKE or ESP fragmentation.
+    /// link keeps 1500. Lower it to force IKE or ESP fragmentation; below 1280 the outer links
+    /// carry IPv4 only.
     pub outer_mtu: u32,
 }
 
@@ -150,12 +153,14 @@ pub struct Lab {
 
 impl Lab {
     /// Builds a lab: sweeps leftovers of crashed earlier runs, creates the namespaces, links,
-    /// addresses, routes, forwarding and (optionally) NAT.
+    /// addresses, routes, forwarding and (optionally) NAT. The first lab of a process also
+    /// installs the Ctrl-C cleanup (see [`set_signal_cleanup`]).
     ///
     /// # Errors
     /// When a command fails (the error names it, with its stderr) or the lab directory cannot be
     /// made. Whatever was created is removed again.
     pub fn new(config: LabConfig) -> Result<Lab> {
+        install_signal_cleanup();
         sweep_stale();
         let id = format!(
             "{PREFIX}{}-{MARKER}{}",
@@ -202,11 +207,11 @@ impl Lab {
             self.veth((Ns::Client, "out0"), (Ns::Router, "in0"), &mtu)?;
             self.veth((Ns::Router, "out0"), (Ns::Gateway, "out0"), &mtu)?;
             self.address(Ns::Client, "out0", &v4(addr::CLIENT_NATTED_V4, 24))?;
-            self.address(Ns::Client, "out0", &v6(addr::CLIENT_NATTED_V6, 64))?;
+            self.outer_v6(Ns::Client, "out0", &v6(addr::CLIENT_NATTED_V6, 64))?;
             self.address(Ns::Router, "in0", &v4(addr::ROUTER_INSIDE_V4, 24))?;
-            self.address(Ns::Router, "in0", &v6(addr::ROUTER_INSIDE_V6, 64))?;
+            self.outer_v6(Ns::Router, "in0", &v6(addr::ROUTER_INSIDE_V6, 64))?;
             self.address(Ns::Router, "out0", &v4(addr::CLIENT_SEEN_BY_GATEWAY_V4, 24))?;
-            self.address(Ns::Router, "out0", &v6(addr::CLIENT_DIRECT_V6, 64))?;
+            self.outer_v6(Ns::Router, "out0", &v6(addr::CLIENT_DIRECT_V6, 64))?;
             self.default_routes(
                 Ns::Client,
                 &addr::ROUTER_INSIDE_V4.to_string(),
@@ -225,11 +230,11 @@ impl Lab {
         } else {
             self.veth((Ns::Client, "out0"), (Ns::Gateway, "out0"), &mtu)?;
             self.address(Ns::Client, "out0", &v4(addr::CLIENT_DIRECT_V4, 24))?;
-            self.address(Ns::Client, "out0", &v6(addr::CLIENT_DIRECT_V6, 64))?;
+            self.outer_v6(Ns::Client, "out0", &v6(addr::CLIENT_DIRECT_V6, 64))?;
             // No default route to the gateway: the client reaches the LAN only through the tunnel.
         }
         self.address(Ns::Gateway, "out0", &v4(addr::GATEWAY_V4, 24))?;
-        self.address(Ns::Gateway, "out0", &v6(addr::GATEWAY_V6, 64))?;
+        self.outer_v6(Ns::Gateway, "out0", &v6(addr::GATEWAY_V6, 64))?;
 
         self.veth((Ns::Gateway, "lan0"), (Ns::Lan, "eth0"), "1500")?;
         self.address(Ns::Gateway, "lan0", &v4(addr::GATEWAY_LAN_V4, 24))?;
@@ -271,10 +276,22 @@ impl Lab {
         ip_in(self.ns_name(ns)?, &args).map(drop)
     }
 
+    /// An IPv6 address on a link between client and gateway: none when the outer MTU is below
+    /// IPv6's minimum of 1280 (the kernel refuses IPv6 there).
+    fn outer_v6(&self, ns: Ns, dev: &str, cidr: &str) -> Result<()> {
+        if self.config.outer_mtu < 1280 {
+            return Ok(());
+        }
+        self.address(ns, dev, cidr)
+    }
+
     fn default_routes(&self, ns: Ns, via_v4: &str, via_v6: &str) -> Result<()> {
         let name = self.ns_name(ns)?;
         ip_in(name, &["-4", "route", "add", "default", "via", via_v4])?;
-        ip_in(name, &["-6", "route", "add", "default", "via", via_v6])?;
+        let outer = ns == Ns::Client;
+        if !outer || self.config.outer_mtu >= 1280 {
+            ip_in(name, &["-6", "route", "add", "default", "via", via_v6])?;
+        }
         Ok(())
     }
 
@@ -505,9 +522,21 @@ fn owner_pid(name: &str) -> Option<u32> {
 /// carries a harness id, namespaces and lab directories — only when the owning pid is dead.
 /// [`Lab::new`] calls it; it never fails (problems are printed).
 pub fn sweep_stale() {
-    let stale = |name: &str| owner_pid(name).is_some_and(|pid| !process_alive(pid));
+    sweep(|pid| !process_alive(pid));
+}
 
-    // Processes first: a charon keeps its namespace and directory busy.
+/// Removes every lab of this process: what the signal handler does before the process exits.
+fn sweep_own() {
+    let me = std::process::id();
+    sweep(|pid| pid == me);
+}
+
+/// Removes processes, namespaces and lab directories whose harness name has an owner pid that
+/// `owned` accepts. Processes first: a charon keeps its namespace and directory busy.
+fn sweep(owned: impl Fn(u32) -> bool) {
+    let matches = |name: &str| owner_pid(name).is_some_and(&owned);
+    let me = std::process::id();
+
     if let Ok(entries) = fs::read_dir("/proc") {
         let mut victims = Vec::new();
         for entry in entries.flatten() {
@@ -518,30 +547,33 @@ pub fn sweep_stale() {
             else {
                 continue;
             };
+            if pid == me {
+                continue;
+            }
             let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else {
                 continue;
             };
             let found = cmdline
                 .split(|b| *b == 0 || *b == b'/' || *b == b' ')
                 .filter_map(|word| std::str::from_utf8(word).ok())
-                .any(&stale);
+                .any(&matches);
             if found {
                 victims.push(pid);
             }
         }
         if !victims.is_empty() {
-            eprintln!("tern-e2e: killing stale lab processes {victims:?}");
+            eprintln!("tern-e2e: killing lab processes {victims:?}");
             kill_and_wait(&victims);
         }
     }
     if let Ok(entries) = fs::read_dir("/run/netns") {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if stale(&name) {
-                eprintln!("tern-e2e: removing stale namespace {name}");
+            if matches(&name) {
+                eprintln!("tern-e2e: removing namespace {name}");
                 kill_namespace_processes(&name);
                 if let Err(e) = ip(&["netns", "del", &name]) {
-                    eprintln!("tern-e2e: could not remove stale namespace {name}: {e}");
+                    eprintln!("tern-e2e: could not remove namespace {name}: {e}");
                 }
             }
         }
@@ -549,15 +581,51 @@ pub fn sweep_stale() {
     if let Ok(entries) = fs::read_dir(std::env::temp_dir()) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if stale(&name) {
+            if matches(&name) {
                 eprintln!(
-                    "tern-e2e: removing stale lab directory {}",
+                    "tern-e2e: removing lab directory {}",
                     entry.path().display()
                 );
                 let _ = fs::remove_dir_all(entry.path());
             }
         }
     }
+}
+
+/// Whether [`Lab::new`] installs the Ctrl-C cleanup (see [`set_signal_cleanup`]).
+static SIGNAL_CLEANUP: AtomicBool = AtomicBool::new(true);
+static SIGNAL_HANDLER: Once = Once::new();
+
+/// Chooses whether the first [`Lab::new`] of this process installs a handler for SIGINT,
+/// SIGTERM and SIGHUP that removes every lab of the process (processes, namespaces,
+/// directories) and exits with status 130 — so a Ctrl-C during `cargo test` leaves nothing
+/// behind. On by default; a program that tears its labs down in order itself (the demo
+/// disconnects first) turns it off before creating a lab.
+pub fn set_signal_cleanup(enabled: bool) {
+    SIGNAL_CLEANUP.store(enabled, Ordering::SeqCst);
+}
+
+fn install_signal_cleanup() {
+    if !SIGNAL_CLEANUP.load(Ordering::SeqCst) {
+        return;
+    }
+    SIGNAL_HANDLER.call_once(|| {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+            Ok(signals) => signals,
+            Err(e) => {
+                eprintln!("tern-e2e: no cleanup on Ctrl-C: {e}");
+                return;
+            }
+        };
+        std::thread::spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                eprintln!("\ntern-e2e: signal {signal}: removing this process's labs");
+                sweep_own();
+                std::process::exit(130);
+            }
+        });
+    });
 }
 
 #[cfg(test)]

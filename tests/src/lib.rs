@@ -14,8 +14,20 @@
 //!   namespaces, its own mount namespace, config, credentials, vici socket and log.
 //! - [`pki`]: a throw-away CA and certificates for the gateway.
 //! - [`templates`]: ready-made gateway (PSK, EAP-MSCHAPv2 + certificate) and reference-client
-//!   configurations.
+//!   configurations, and the profile files a provider would hand out (`.mobileconfig`, `.sswan`).
+//! - [`Ternd`] and [`TernCli`]: the real helper in the client namespace and the real CLI
+//!   against it; [`NetworkSnapshot`] proves a disconnect restored the client's network and DNS.
+//! - [`traffic`]: pings and an iperf3 transfer through the tunnel; [`summary`]: the interop
+//!   matrix's per-row records.
 //! - [`ike_client`]: Tern's `ike::Initiator` over real sockets until its CHILD_SA carries a ping.
+//!
+//! The suites (`tests/tests/`): `interop.rs` is the acceptance matrix — one row per gateway
+//! setup, each driven through the real `tern` CLI and `ternd` (import, connect, ping, iperf3,
+//! status, disconnect, everything restored); its rows record `target/interop/rows/*.json`, which
+//! `cargo xtask test` merges into `summary.json` and a table. `cli_e2e.rs` checks the CLI beyond
+//! the rows, `demo.rs` runs `cargo xtask demo` once, `lab_selftest.rs` proves the lab itself
+//! (strongSwan on both ends, cleanup on drop and on Ctrl-C), and the `ike_*` suites drive the IKE
+//! core directly. Tests that run `ternd`/`tern` find them through [`Binaries::for_test`].
 //!
 //! What the strongSwan side does here (5.9.8, `kernel-libipsec`), so tests expect it:
 //! - ESP is always UDP-encapsulated and IKE floats to port 4500 after IKE_SA_INIT: charon fakes
@@ -61,8 +73,11 @@ pub mod ike_client;
 mod lab;
 pub mod pki;
 mod prereq;
+mod snapshot;
+pub mod summary;
 pub mod templates;
 mod ternd;
+pub mod traffic;
 
 use std::io;
 use std::path::PathBuf;
@@ -71,9 +86,10 @@ pub use charon::{
     Charon, CharonConfig, ChildSaInfo, Gateway, GatewayConfig, IkeSaInfo, parse_ike_sas,
     parse_list_sas,
 };
-pub use lab::{Lab, LabConfig, Ns, addr, sweep_stale};
+pub use lab::{Lab, LabConfig, Ns, addr, set_signal_cleanup, sweep_stale};
 pub use prereq::{INSTALL_HINT, missing_prerequisites, should_run};
-pub use ternd::{Ternd, tern};
+pub use snapshot::NetworkSnapshot;
+pub use ternd::{BIN_DIR_ENV, Binaries, LAB_RESOLV_CONF, TernCli, Ternd, tern};
 
 /// Everything that can go wrong while building or driving the lab.
 #[derive(Debug, thiserror::Error)]

@@ -79,7 +79,12 @@ pub fn should_run(name: &str) -> bool {
         !required,
         "TERN_E2E=require but test {name} cannot run: {reason}"
     );
+    announce_skip(name, &reason);
+    false
+}
+
+/// Prints the loud `SKIPPED` line of test `name`.
+pub(crate) fn announce_skip(name: &str, reason: &str) {
     // Straight to the process's stderr: libtest captures `eprintln!`, and a skip must be seen.
     let _ = writeln!(std::io::stderr(), "\n!!!!!!!! SKIPPED: {name}: {reason}\n");
-    false
 }

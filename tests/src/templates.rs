@@ -379,9 +379,106 @@ pub fn with_pushed_dns(mut config: CharonConfig, dns: IpAddr) -> CharonConfig {
     config
 }
 
+/// Restricts the gateway to exactly these proposals (strongSwan syntax): `ike` for the IKE SA
+/// (`proposals`), `esp` for the CHILD_SA (`esp_proposals`), replacing what the template offers.
+#[must_use]
+pub fn with_proposals(mut config: CharonConfig, ike: &str, esp: &str) -> CharonConfig {
+    let mut conf = String::with_capacity(config.swanctl_conf.len() + 64);
+    for line in config.swanctl_conf.lines() {
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        if trimmed.starts_with("proposals =") {
+            continue; // written after local_addrs below
+        }
+        if trimmed.starts_with("esp_proposals =") {
+            conf.push_str(&format!("{indent}esp_proposals = {esp}\n"));
+            continue;
+        }
+        conf.push_str(line);
+        conf.push('\n');
+        if trimmed.starts_with("local_addrs =") {
+            conf.push_str(&format!("{indent}proposals = {ike}\n"));
+        }
+    }
+    config.swanctl_conf = conf;
+    config
+}
+
+/// Makes the gateway's child offer `local_ts` (for example `"0.0.0.0/0"` for a full tunnel, or
+/// several prefixes separated by commas) instead of the LAN.
+#[must_use]
+pub fn with_local_ts(mut config: CharonConfig, local_ts: &str) -> CharonConfig {
+    config.swanctl_conf = config.swanctl_conf.replace(
+        &format!("local_ts = {}", addr::LAN_PREFIX_V4),
+        &format!("local_ts = {local_ts}"),
+    );
+    config
+}
+
+/// An Apple `.mobileconfig` for [`gateway_psk`], as an IT team would send it: IKEv2 with the
+/// pre-shared key `psk`, the gateway at `gateway` ([`addr::GATEWAY_V4`] or
+/// [`addr::GATEWAY_V6`]) with identity [`GATEWAY_ID`], our identity `client@tern.test`,
+/// AES-256-GCM with SHA2-256 and Curve25519 (group 31), and NAT keepalives every
+/// `nat_keepalive_secs` when given.
+#[must_use]
+pub fn psk_mobileconfig(
+    name: &str,
+    uuid: &str,
+    psk: &str,
+    gateway: IpAddr,
+    nat_keepalive_secs: Option<u16>,
+) -> String {
+    let sa = |lifetime: u32| {
+        format!(
+            "<dict><key>EncryptionAlgorithm</key><string>AES-256-GCM</string>\
+             <key>IntegrityAlgorithm</key><string>SHA2-256</string>\
+             <key>DiffieHellmanGroup</key><integer>31</integer>\
+             <key>LifeTimeInMinutes</key><integer>{lifetime}</integer></dict>"
+        )
+    };
+    let keepalive = nat_keepalive_secs.map_or(String::new(), |secs| {
+        format!("<key>NATKeepAliveInterval</key><integer>{secs}</integer>\n")
+    });
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" \
+         \"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n\
+         <plist version=\"1.0\"><dict>\n\
+         <key>PayloadContent</key><array><dict>\n\
+         <key>IKEv2</key><dict>\n\
+         <key>AuthenticationMethod</key><string>SharedSecret</string>\n\
+         <key>SharedSecret</key><string>{psk}</string>\n\
+         <key>RemoteAddress</key><string>{gateway}</string>\n\
+         <key>RemoteIdentifier</key><string>{GATEWAY_ID}</string>\n\
+         <key>LocalIdentifier</key><string>client@tern.test</string>\n\
+         <key>ExtendedAuthEnabled</key><integer>0</integer>\n\
+         <key>EnablePFS</key><integer>0</integer>\n\
+         <key>DeadPeerDetectionRate</key><string>Medium</string>\n\
+         {keepalive}\
+         <key>IKESecurityAssociationParameters</key>{ike}\n\
+         <key>ChildSecurityAssociationParameters</key>{child}\n\
+         </dict>\n\
+         <key>PayloadType</key><string>com.apple.vpn.managed</string>\n\
+         <key>PayloadIdentifier</key><string>test.tern.vpn.{uuid}</string>\n\
+         <key>PayloadUUID</key><string>{uuid}</string>\n\
+         <key>PayloadVersion</key><integer>1</integer>\n\
+         <key>UserDefinedName</key><string>{name}</string>\n\
+         <key>VPNType</key><string>IKEv2</string>\n\
+         </dict></array>\n\
+         <key>PayloadDisplayName</key><string>{name}</string>\n\
+         <key>PayloadIdentifier</key><string>test.tern.vpn</string>\n\
+         <key>PayloadType</key><string>Configuration</string>\n\
+         <key>PayloadUUID</key><string>0b8a3c52-6f1d-4e7a-9c2b-5d4e3f2a1b0c</string>\n\
+         <key>PayloadVersion</key><integer>1</integer>\n\
+         </dict></plist>\n",
+        ike = sa(480),
+        child = sa(60),
+    )
+}
+
 #[cfg(test)]
 mod tests {
-    use super::base64;
+    use super::*;
 
     #[test]
     fn base64_matches_rfc_4648_examples() {
@@ -396,5 +493,34 @@ mod tests {
         ] {
             assert_eq!(base64(input.as_bytes()), expected);
         }
+    }
+
+    #[test]
+    fn proposals_replace_the_templates_and_are_inserted_where_missing() {
+        let psk = with_proposals(gateway_psk("k"), "aes128-sha256-modp2048", "aes128-sha256");
+        assert!(
+            psk.swanctl_conf
+                .contains("proposals = aes128-sha256-modp2048\n")
+        );
+        assert!(psk.swanctl_conf.contains("esp_proposals = aes128-sha256\n"));
+        assert_eq!(psk.swanctl_conf.matches("proposals =").count(), 2);
+        let ca = Ca::new("t", crate::pki::KeyKind::EcdsaP256).unwrap();
+        let cert = ca
+            .issue(GATEWAY_ID, &[GATEWAY_ID], crate::pki::KeyKind::EcdsaP256)
+            .unwrap();
+        let eap = gateway_eap_mschapv2(&ca, &cert, &[("u", "p")]);
+        assert!(!eap.swanctl_conf.contains("    proposals ="));
+        let eap = with_proposals(eap, "aes256-sha384-ecp384", "aes256-sha384");
+        assert!(
+            eap.swanctl_conf
+                .contains("    proposals = aes256-sha384-ecp384\n")
+        );
+    }
+
+    #[test]
+    fn local_ts_is_replaced() {
+        let full = with_local_ts(gateway_psk("k"), "0.0.0.0/0");
+        assert!(full.swanctl_conf.contains("local_ts = 0.0.0.0/0\n"));
+        assert!(!full.swanctl_conf.contains(addr::LAN_PREFIX_V4));
     }
 }

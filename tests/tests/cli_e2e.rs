@@ -1,158 +1,84 @@
-//! The `tern` CLI end to end: a user imports the profile file their IT team sent, connects with
-//! `tern connect --wait`, reads `tern status --json`, and disconnects — against the real `ternd`
-//! in the lab's client namespace and a strongSwan gateway.
+//! The `tern` CLI against the real `ternd` beyond what the interop matrix (`interop.rs`) checks
+//! for every row: the text status, a connect without `--wait`, a second connect while connected,
+//! the helper's log, a disconnect while idle, and an unreachable helper.
 //!
 //! `cargo xtask test` builds `ternd` and `tern` first and names their directory in
 //! `TERN_BIN_DIR`.
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::time::Duration;
 
-use tern_e2e::pki::{Ca, KeyKind};
-use tern_e2e::{Gateway, Lab, LabConfig, Ns, Ternd, addr, templates};
+use tern_e2e::{
+    Binaries, Gateway, Lab, LabConfig, NetworkSnapshot, Ternd, addr, templates, traffic,
+};
 
-fn bin_dir(test: &str) -> Option<PathBuf> {
-    if !tern_e2e::should_run(test) {
-        return None;
-    }
-    match std::env::var_os("TERN_BIN_DIR") {
-        Some(dir) => Some(PathBuf::from(dir)),
-        None => {
-            assert!(
-                std::env::var("TERN_E2E").as_deref() != Ok("require"),
-                "TERN_BIN_DIR must name the directory with the built ternd and tern"
-            );
-            eprintln!("!!! SKIPPED: TERN_BIN_DIR is not set (cargo xtask test sets it)");
-            None
-        }
-    }
-}
-
-struct Cli<'a> {
-    tern: PathBuf,
-    socket: PathBuf,
-    config: PathBuf,
-    lab: &'a Lab,
-}
-
-impl Cli<'_> {
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        tern_e2e::tern(&self.tern, &self.socket, &self.config, args, stdin).unwrap()
-    }
-
-    fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let out = self.run(args, stdin);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "`tern {}` failed ({}):\n{stdout}\n{}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
-    }
-
-    fn status(&self) -> serde_json::Value {
-        serde_json::from_str(self.ok(&["status", "--json"], None).trim()).unwrap()
-    }
-
-    fn ping_lan(&self) -> bool {
-        let lan = addr::LAN_HOST_V4.to_string();
-        let out = self
-            .lab
-            .exec_output(Ns::Client, &["ping", "-c", "2", "-W", "2", &lan])
-            .unwrap();
-        out.status.success()
-    }
-}
-
-fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, content).unwrap();
-    path
-}
+const PSK: &str = "a-long-test-secret-for-the-cli";
+const PROFILE: &str = "Lab PSK";
 
 #[test]
-fn sswan_eap_import_connect_status_disconnect() {
-    let Some(bin) = bin_dir("sswan_eap_import_connect_status_disconnect") else {
+fn cli_against_the_real_helper() {
+    let Some(bin) = Binaries::for_test("cli_against_the_real_helper") else {
         return;
     };
     let lab = Lab::new(LabConfig::default()).unwrap();
-    let ca = Ca::new("Tern Lab CA", KeyKind::EcdsaP256).unwrap();
-    let cert = ca
-        .issue(
-            templates::GATEWAY_ID,
-            &[templates::GATEWAY_ID],
-            KeyKind::Rsa3072,
-        )
-        .unwrap();
-    let _gateway = Gateway::start(
-        &lab,
-        templates::gateway_eap_mschapv2(&ca, &cert, &[("alice", "alice-pw")]),
+    let _gateway = Gateway::start(&lab, templates::gateway_psk(PSK)).unwrap();
+    let mut ternd = Ternd::start(&lab, &bin.ternd, &lab.dir().join("ternd")).unwrap();
+    let cli = ternd.cli(&bin.tern, &lab.dir().join("config"));
+    let before = NetworkSnapshot::take(&lab, &ternd.resolv_conf()).unwrap();
+
+    // Idle: the text status says so, and a disconnect has nothing to do.
+    let idle = cli.ok(&["status"], None).unwrap();
+    assert!(idle.contains("disconnected"), "{idle}");
+    let nothing = cli.run(&["disconnect"], None).unwrap();
+    assert_eq!(nothing.status.code(), Some(1), "{nothing:?}");
+    let said = String::from_utf8_lossy(&nothing.stderr);
+    assert!(said.contains("no tunnel is up"), "{said}");
+
+    let file = lab.dir().join("lab.mobileconfig");
+    let uuid = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
+    std::fs::write(
+        &file,
+        templates::psk_mobileconfig(PROFILE, uuid, PSK, addr::GATEWAY_V4.into(), None),
     )
     .unwrap();
-    let ternd = Ternd::start(&lab, &bin.join("ternd"), &lab.dir().join("ternd")).unwrap();
-    let cli = Cli {
-        tern: bin.join("tern"),
-        socket: ternd.socket().to_path_buf(),
-        config: lab.dir().join("config"),
-        lab: &lab,
-    };
+    cli.ok(&["import", file.to_str().unwrap(), "--yes"], None)
+        .unwrap();
 
-    let sswan = templates::eap_sswan(
-        "Lab EAP",
-        "4c9d7a1e-3f2b-4e8a-9b6c-1d2e3f4a5b6c",
-        &ca,
-        "alice",
-    );
-    let file = write(lab.dir(), "provider.sswan", &sswan);
-    let preview = cli.ok(&["import", file.to_str().unwrap(), "--yes"], None);
-    assert!(preview.contains("Lab EAP"), "{preview}");
-    let list: serde_json::Value = serde_json::from_str(&cli.ok(&["list", "--json"], None)).unwrap();
-    assert_eq!(list[0]["name"], "Lab EAP");
+    // Without --wait the command returns at once; the status then follows the attempt.
+    let started = cli
+        .ok(&["connect", PROFILE, "--password-stdin"], Some(PSK))
+        .unwrap();
+    assert!(started.contains("Connecting"), "{started}");
+    cli.wait_for_state("connected", Duration::from_secs(30))
+        .unwrap();
+    let text = cli.ok(&["status"], None).unwrap();
+    assert!(text.contains("connected"), "{text}");
+    assert!(text.contains("10.99.100."), "the virtual IP: {text}");
+    assert!(traffic::ping(&lab, addr::LAN_HOST_V4.into(), 1).unwrap());
 
-    // A wrong password fails with the reason, exit code 4, and leaves no tunnel.
-    let wrong = cli.run(
-        &["connect", "Lab EAP", "--password-stdin", "--wait"],
-        Some("not-it"),
-    );
-    assert_eq!(wrong.status.code(), Some(4), "{wrong:?}");
-    let reason = String::from_utf8_lossy(&wrong.stderr).to_lowercase();
-    assert!(reason.contains("password"), "{reason}");
-    assert!(!cli.ping_lan());
+    // A second connect while connected is refused (exit 4) and leaves the tunnel up.
+    let again = cli
+        .run(
+            &["connect", PROFILE, "--password-stdin", "--wait"],
+            Some(PSK),
+        )
+        .unwrap();
+    assert_eq!(again.status.code(), Some(4), "{again:?}");
+    assert_eq!(cli.status().unwrap()["state"]["state"], "connected");
 
-    cli.ok(
-        &["connect", "Lab EAP", "--password-stdin", "--wait"],
-        Some("alice-pw"),
-    );
-    let status = cli.status();
-    assert_eq!(status["state"]["state"], "connected", "{status}");
-    assert_eq!(status["profile"]["name"], "Lab EAP");
-    assert!(
-        !status["connection"]["virtual_ips"]
-            .as_array()
-            .unwrap()
-            .is_empty(),
-        "{status}"
-    );
-    assert!(
-        cli.ping_lan(),
-        "no ping through the tunnel; ternd log:\n{}",
-        ternd.log()
-    );
+    // The helper's log reaches the CLI.
+    let logs = cli.ok(&["logs"], None).unwrap();
+    assert!(!logs.trim().is_empty(), "tern logs printed nothing");
 
-    cli.ok(&["disconnect"], None);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while cli.status()["state"]["state"] != "disconnected" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "did not disconnect: {}",
-            cli.status()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert!(!cli.ping_lan());
+    // SIGTERM while connected: ternd restores the system on its way out, and the CLI then
+    // reports an unreachable helper (exit 3).
+    let status = ternd.terminate().expect("ternd stops on SIGTERM");
+    assert!(status.success(), "{status}");
+    assert_eq!(
+        NetworkSnapshot::take(&lab, &ternd.resolv_conf()).unwrap(),
+        before
+    );
+    let gone = cli.run(&["status"], None).unwrap();
+    assert_eq!(gone.status.code(), Some(3), "{gone:?}");
 }

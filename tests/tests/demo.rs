@@ -6,28 +6,23 @@
 //! `TERN_BIN_DIR`.
 #![cfg(target_os = "linux")]
 
-use std::path::PathBuf;
 use std::process::Command;
 
 #[test]
 fn the_demo_connects_pings_transfers_and_cleans_up() {
-    if !tern_e2e::should_run("the_demo_connects_pings_transfers_and_cleans_up") {
-        return;
-    }
-    let Some(bin_dir) = std::env::var_os("TERN_BIN_DIR").map(PathBuf::from) else {
-        assert!(
-            std::env::var("TERN_E2E").as_deref() != Ok("require"),
-            "TERN_BIN_DIR must name the directory with the built ternd and tern"
-        );
-        eprintln!("!!! SKIPPED: TERN_BIN_DIR is not set (cargo xtask test sets it)");
+    let Some(bin) = tern_e2e::Binaries::for_test("the_demo_connects_pings_transfers_and_cleans_up")
+    else {
         return;
     };
     let out = Command::new(env!("CARGO_BIN_EXE_tern-demo"))
         .arg("--ternd")
-        .arg(bin_dir.join("ternd"))
+        .arg(&bin.ternd)
         .arg("--tern")
-        .arg(bin_dir.join("tern"))
+        .arg(&bin.tern)
         .arg("--once")
+        // No desktop app in the test: the demo must say how to open it instead.
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
         .output()
         .expect("run the demo");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -35,5 +30,10 @@ fn the_demo_connects_pings_transfers_and_cleans_up() {
     assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("State:      connected"), "{stdout}");
     assert!(stdout.contains("3 received, 0% packet loss"), "{stdout}");
+    assert!(stdout.contains("Mbit/s"), "the transfer: {stdout}");
+    assert!(
+        stdout.contains("TERN_SOCKET="),
+        "how to open the app: {stdout}"
+    );
     assert!(stdout.contains("the lab is gone"), "{stdout}");
 }

@@ -120,6 +120,18 @@ fn strongswan_client_psk() {
         gateway.log().contains("created TUN device: ipsec0"),
         "gateway uses kernel-libipsec"
     );
+    // Two charons at once: each has its own pid file (its private /run) and vici socket.
+    for charon in [&gateway, &client] {
+        let pid_file = charon.dir().join("run/charon.pid");
+        let recorded = std::fs::read_to_string(&pid_file).unwrap();
+        assert_eq!(
+            recorded.trim(),
+            charon.pid().unwrap().to_string(),
+            "{pid_file:?}"
+        );
+        assert!(charon.vici_socket().exists());
+    }
+    assert_ne!(gateway.vici_socket(), client.vici_socket());
     eprintln!("strongswan_client_psk took {:?}", started.elapsed());
 }
 
@@ -294,6 +306,61 @@ fn nothing_left_after_drop() {
         );
     }
     assert!(!dir.exists(), "{} still there", dir.display());
+}
+
+/// Set for the child process of `ctrl_c_removes_every_lab_of_the_process`.
+const SIGNAL_CHILD_ENV: &str = "TERN_E2E_SIGNAL_CHILD";
+
+/// Run only as the child of `ctrl_c_removes_every_lab_of_the_process`: builds a lab with a
+/// gateway, says so, and waits for the signal.
+#[test]
+#[ignore = "the child of ctrl_c_removes_every_lab_of_the_process, run by it"]
+fn lab_waiting_for_a_signal() {
+    if std::env::var_os(SIGNAL_CHILD_ENV).is_none() {
+        return;
+    }
+    let lab = Lab::new(LabConfig::default()).unwrap();
+    let _gateway = Gateway::start(&lab, gateway_psk()).unwrap();
+    println!("READY {}", lab.id());
+    std::thread::sleep(Duration::from_secs(60));
+    panic!("no signal came");
+}
+
+#[test]
+fn ctrl_c_removes_every_lab_of_the_process() {
+    use std::io::BufRead as _;
+
+    if !tern_e2e::should_run("ctrl_c_removes_every_lab_of_the_process") {
+        return;
+    }
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "lab_waiting_for_a_signal",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(SIGNAL_CHILD_ENV, "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let id = lines
+        .find_map(|line| line.unwrap().strip_prefix("READY ").map(str::to_owned))
+        .expect("the child builds its lab");
+    assert_eq!(namespaces_with(&id).len(), 3);
+    assert!(processes_with(&id).contains("charon-gateway"));
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status}");
+    assert!(
+        namespaces_with(&id).is_empty(),
+        "{:?}",
+        namespaces_with(&id)
+    );
+    assert!(processes_with(&id).is_empty(), "{}", processes_with(&id));
+    assert!(!std::env::temp_dir().join(&id).exists());
 }
 
 #[test]

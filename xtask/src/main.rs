@@ -159,17 +159,91 @@ fn end_to_end() -> Result<Outcome, String> {
     let mut packages = LAB_PACKAGES.to_vec();
     packages.push("iperf3");
     system::ensure_apt_packages(&packages)?;
-    // The demo's smoke test runs the real binaries.
+    // The interop matrix, the CLI tests and the demo's smoke test run the real binaries.
     system::cargo(&["build", "-p", "ternd", "-p", "tern-cli"])?;
     let bin_dir = system::target_dir().join("debug");
     let bin_dir = bin_dir
         .to_str()
         .ok_or("the target directory is not UTF-8")?;
-    system::cargo_with_env(
+    let interop_dir = system::target_dir().join("interop");
+    let rows_dir = interop_dir.join("rows");
+    if rows_dir.exists() {
+        std::fs::remove_dir_all(&rows_dir)
+            .map_err(|e| format!("cannot clear {}: {e}", rows_dir.display()))?;
+    }
+    let interop = interop_dir
+        .to_str()
+        .ok_or("the target directory is not UTF-8")?;
+    let tests = system::cargo_with_env(
         &["test", "-p", "tern-e2e"],
-        &[("TERN_E2E", "require"), ("TERN_BIN_DIR", bin_dir)],
-    )
-    .map(|()| Outcome::Passed)
+        &[
+            ("TERN_E2E", "require"),
+            ("TERN_BIN_DIR", bin_dir),
+            ("TERN_INTEROP_DIR", interop),
+        ],
+    );
+    // The table also (especially) when a row failed.
+    match interop_summary(&interop_dir) {
+        Ok(table) => println!("\n==> interop matrix (tern-e2e, tests/tests/interop.rs)\n{table}"),
+        Err(e) => println!("\n==> interop matrix: no summary ({e})"),
+    }
+    tests.map(|()| Outcome::Passed)
+}
+
+/// Merges the matrix rows' records (`<dir>/rows/*.json`, one per row, written by
+/// `tern_e2e::summary`) into `<dir>/summary.json` and returns them as a markdown table.
+fn interop_summary(dir: &std::path::Path) -> Result<String, String> {
+    use serde_json::Value;
+
+    let rows_dir = dir.join("rows");
+    let entries = std::fs::read_dir(&rows_dir)
+        .map_err(|e| format!("cannot read {}: {e}", rows_dir.display()))?;
+    let mut rows = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let row: Value = serde_json::from_str(&text)
+            .map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+        rows.push(row);
+    }
+    if rows.is_empty() {
+        return Err(format!("no row records in {}", rows_dir.display()));
+    }
+    rows.sort_by_key(|r| r["order"].as_u64().unwrap_or(u64::MAX));
+    let summary = serde_json::json!({ "rows": rows });
+    let path = dir.join("summary.json");
+    let text = serde_json::to_string_pretty(&summary)
+        .map_err(|e| format!("cannot serialize the summary: {e}"))?;
+    std::fs::write(&path, text + "\n")
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+
+    let mut table = String::from(
+        "| row | result | connect (ms) | throughput (Mbit/s) | notes |\n|---|---|---:|---:|---|\n",
+    );
+    for row in &rows {
+        let cell = |key: &str| match &row[key] {
+            Value::Null => "–".to_owned(),
+            Value::Number(n) => n
+                .as_f64()
+                .map_or_else(|| n.to_string(), |f| format!("{f:.0}")),
+            Value::String(s) => s.replace('|', "\\|").replace('\n', " "),
+            other => other.to_string(),
+        };
+        table.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            cell("row"),
+            cell("result"),
+            cell("connect_ms"),
+            cell("throughput_mbit_s"),
+            cell("detail"),
+        ));
+    }
+    table.push_str(&format!("(written to {})\n", path.display()));
+    Ok(table)
 }
 
 /// What the strongSwan lab in network namespaces needs (see `tests/`).
@@ -202,48 +276,146 @@ fn demo(args: &[String]) -> Result<(), String> {
     }
     let mut packages = LAB_PACKAGES.to_vec();
     packages.push("iperf3");
-    println!("==> checking what the demo needs (strongSwan, iproute2, iperf3)");
+    println!("==> [demo 1/3] checking what the demo needs (strongSwan, iproute2, iperf3)");
     system::ensure_apt_packages(&packages)?;
-    println!("==> building Tern: ternd, tern and the demo (the first build takes several minutes)");
-    // Two builds: `--bin` would otherwise restrict the other packages to that binary too.
-    system::cargo(&["build", "-p", "ternd", "-p", "tern-cli"])?;
-    system::cargo(&["build", "-p", "tern-e2e", "--bin", "tern-demo"])?;
     let bin = system::target_dir().join("debug");
     let demo = bin.join("tern-demo");
-    let demo = demo.to_str().ok_or("the target directory is not UTF-8")?;
-    let ternd = bin.join("ternd");
-    let tern = bin.join("tern");
+    println!("==> [demo 2/3] building Tern: ternd, tern and the demo");
+    if !demo.exists() {
+        println!(
+            "    first build: cargo compiles a few hundred crates, 5 to 15 minutes on a small \
+             machine; later runs take seconds"
+        );
+    }
+    build_with_progress(&[
+        "build", "-p", "ternd", "-p", "tern-cli", "-p", "tern-e2e", "--bins",
+    ])?;
+    let utf8 = |p: &std::path::Path| {
+        p.to_str()
+            .map(str::to_owned)
+            .ok_or("the target directory is not UTF-8")
+    };
+    let mut demo_args = vec![utf8(&demo)?];
     let has_display =
         std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
-    let gui = bin.join("tern-gui");
-    if has_display && !down {
-        println!("==> a display is available: building the desktop app too");
-        system::cargo(&["build", "-p", "tern-gui"])?;
-    }
-    let mut demo_args = vec![demo];
     if down {
-        demo_args.push("--down");
+        demo_args.push("--down".into());
     } else {
         demo_args.extend([
-            "--ternd",
-            ternd.to_str().ok_or("the target directory is not UTF-8")?,
-            "--tern",
-            tern.to_str().ok_or("the target directory is not UTF-8")?,
+            "--ternd".into(),
+            utf8(&bin.join("ternd"))?,
+            "--tern".into(),
+            utf8(&bin.join("tern"))?,
         ]);
         if has_display {
-            demo_args.extend([
-                "--gui",
-                gui.to_str().ok_or("the target directory is not UTF-8")?,
-            ]);
+            println!("    a display is available: building the desktop app too");
+            if let Err(e) =
+                gui::prepare().and_then(|()| build_with_progress(&["build", "-p", "tern-gui"]))
+            {
+                println!(
+                    "    !!! the desktop app could not be built ({e}); the demo goes on without it"
+                );
+            }
         }
+        // The demo opens it when there is a display and it is built, else says how to.
+        demo_args.extend(["--gui".into(), utf8(&bin.join("tern-gui"))?]);
     }
+    println!(
+        "==> [demo 3/3] {}",
+        if down {
+            "stopping the demo"
+        } else {
+            "running the demo"
+        }
+    );
+    let program = demo_args.remove(0);
     if system::is_root() {
-        system::run(demo_args[0], &demo_args[1..])
+        replace_process(&program, &demo_args)
     } else if system::command_exists("sudo") {
-        println!("==> the lab needs root for network namespaces: running the demo through sudo");
-        system::run("sudo", &demo_args)
+        println!("    the lab needs root for network namespaces: running the demo through sudo");
+        // The desktop app, started by the demo as root, needs the session's display; `env`
+        // passes it on whatever sudo's policy on keeping variables. (Not the session bus:
+        // root may not use another user's.)
+        let var = |name: &str| std::env::var_os(name).and_then(|v| v.into_string().ok());
+        let mut sudo_args = vec!["env".to_owned()];
+        for name in ["DISPLAY", "XAUTHORITY"] {
+            if let Some(value) = var(name) {
+                sudo_args.push(format!("{name}={value}"));
+            }
+        }
+        if let Some(wayland) = var("WAYLAND_DISPLAY") {
+            // A bare socket name is relative to the user's XDG_RUNTIME_DIR, which root lacks.
+            let socket = match var("XDG_RUNTIME_DIR") {
+                Some(dir) if !wayland.starts_with('/') => format!("{dir}/{wayland}"),
+                _ => wayland,
+            };
+            sudo_args.push(format!("WAYLAND_DISPLAY={socket}"));
+        }
+        if std::env::var_os("XAUTHORITY").is_none()
+            && let Some(home) = std::env::var_os("HOME")
+        {
+            let cookie = std::path::Path::new(&home).join(".Xauthority");
+            if cookie.is_file() {
+                sudo_args.push(format!("XAUTHORITY={}", utf8(&cookie)?));
+            }
+        }
+        sudo_args.push(program);
+        sudo_args.extend(demo_args);
+        replace_process("sudo", &sudo_args)
     } else {
         Err("the demo needs root (network namespaces); run it as root or install sudo".into())
+    }
+}
+
+/// Runs cargo; when its output is not a terminal (no progress bar), says every 30 s that the
+/// build is still going.
+fn build_with_progress(args: &[&str]) -> Result<(), String> {
+    use std::io::IsTerminal as _;
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    if std::io::stderr().is_terminal() {
+        return system::cargo(args); // cargo draws its own progress bar
+    }
+    let (done, finished) = mpsc::channel::<()>();
+    let started = Instant::now();
+    let heartbeat = std::thread::spawn(move || {
+        while let Err(mpsc::RecvTimeoutError::Timeout) =
+            finished.recv_timeout(Duration::from_secs(30))
+        {
+            println!(
+                "    … still building ({} s so far)",
+                started.elapsed().as_secs()
+            );
+        }
+    });
+    let result = system::cargo(args);
+    drop(done);
+    let _ = heartbeat.join();
+    result
+}
+
+/// Becomes `program` (Unix `exec`), so Ctrl-C reaches the demo alone and it can clean up in
+/// order, with no `xtask` process in between to die first.
+fn replace_process(program: &str, args: &[String]) -> Result<(), String> {
+    let mut command = std::process::Command::new(program);
+    command.args(args).current_dir(system::workspace_root());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt as _;
+        let error = command.exec();
+        Err(format!("could not start `{program}`: {error}"))
+    }
+    #[cfg(not(unix))]
+    {
+        let status = command
+            .status()
+            .map_err(|e| format!("could not start `{program}`: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("`{program}` failed ({status})"))
+        }
     }
 }
 
@@ -350,5 +522,38 @@ fn run_fuzz_target(target: &str, seconds: u32) -> Result<(), String> {
             }
             Err(format!("{e} (full log: {})", log_path.display()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::interop_summary;
+
+    #[test]
+    fn interop_rows_merge_in_matrix_order() {
+        let dir = std::env::temp_dir().join(format!("xtask-interop-{}", std::process::id()));
+        let rows = dir.join("rows");
+        std::fs::create_dir_all(&rows).unwrap();
+        std::fs::write(
+            rows.join("b.json"),
+            r#"{"order":1,"row":"b","result":"ignored","connect_ms":null,"throughput_mbit_s":null,"detail":"waits | for x"}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            rows.join("a.json"),
+            r#"{"order":0,"row":"a","result":"passed","connect_ms":31,"throughput_mbit_s":412.46,"detail":""}"#,
+        )
+        .unwrap();
+        std::fs::write(rows.join("notes.txt"), "not a row").unwrap();
+        let table = interop_summary(&dir).unwrap();
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines[2], "| a | passed | 31 | 412 |  |");
+        assert_eq!(lines[3], "| b | ignored | – | – | waits \\| for x |");
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(summary["rows"][1]["row"], "b");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(interop_summary(&dir).is_err());
     }
 }

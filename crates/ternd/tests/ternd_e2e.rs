@@ -10,15 +10,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ipc::{Client, ConnectRequest, Secrets, Status, TunnelState};
-use tern_e2e::{Gateway, Lab, LabConfig, Ns, addr, templates};
+use tern_e2e::{Gateway, Lab, LabConfig, NetworkSnapshot, Ns, Ternd, addr, templates};
 
 const PSK: &str = "a-long-test-secret-for-ternd";
 const PUSHED_DNS: &str = "10.99.0.53";
-const ORIGINAL_RESOLV: &str = "# the lab client's resolv.conf\nnameserver 198.51.100.53\n";
+const ORIGINAL_RESOLV: &str = tern_e2e::LAB_RESOLV_CONF;
 
 /// The gateway of `templates::gateway_psk`, also pushing a DNS server.
 fn gateway_config() -> tern_e2e::GatewayConfig {
@@ -32,7 +32,7 @@ fn disconnect_and_check_restored(
     client: &mut Client,
     lab: &Lab,
     resolv_conf: &Path,
-    before: &Snapshot,
+    before: &NetworkSnapshot,
 ) {
     rt.block_on(client.disconnect()).unwrap();
     rt.block_on(wait_for_state(
@@ -41,149 +41,12 @@ fn disconnect_and_check_restored(
         "Disconnected",
         |s| *s == TunnelState::Disconnected,
     ));
-    assert_eq!(&snapshot(lab, resolv_conf), before);
+    assert_eq!(&NetworkSnapshot::take(lab, resolv_conf).unwrap(), before);
 }
 
-/// A running ternd; SIGKILLed (and reaped) on drop if still running.
-struct Ternd {
-    child: Option<Child>,
-    socket: PathBuf,
-    log: PathBuf,
-}
-
-impl Ternd {
-    fn start(lab: &Lab, run: &Path) -> Ternd {
-        std::fs::create_dir_all(run).unwrap();
-        let socket = run.join("ternd.sock");
-        let log = run.join(format!("ternd-{}.log", Instant::now().elapsed().as_nanos()));
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(run.join("ternd.log"))
-            .unwrap();
-        let child = lab
-            .command(
-                Ns::Client,
-                env!("CARGO_BIN_EXE_ternd"),
-                &[
-                    "--foreground",
-                    "--socket",
-                    socket.to_str().unwrap(),
-                    "--state-dir",
-                    run.join("state").to_str().unwrap(),
-                    "--runtime-dir",
-                    run.to_str().unwrap(),
-                    "--resolv-conf",
-                    run.join("resolv.conf").to_str().unwrap(),
-                    "--dns-backend",
-                    "resolv-conf",
-                    "--log-level",
-                    "debug",
-                ],
-            )
-            .unwrap()
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !socket.exists() {
-            assert!(Instant::now() < deadline, "ternd did not open its socket");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = log;
-        Ternd {
-            child: Some(child),
-            socket,
-            log: run.join("ternd.log"),
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// SIGTERM, then the exit status.
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().unwrap();
-        // `ip netns exec` execs the program, so the pid is ternd's own.
-        let sent = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("ternd did not stop after SIGTERM:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Ternd {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("---- ternd log ----\n{}", self.log());
-        }
-        self.kill();
-    }
-}
-
-/// What the client namespace's network and DNS look like.
-#[derive(Debug, PartialEq, Eq)]
-struct Snapshot {
-    addresses: String,
-    routes: String,
-    rules: String,
-    links: String,
-    resolv_conf: String,
-}
-
-fn snapshot(lab: &Lab, resolv_conf: &Path) -> Snapshot {
-    // Link-local IPv6 addresses come and go with the lab's links finishing DAD; not ours.
-    let run = |args: &[&str]| {
-        lab.exec(Ns::Client, args)
-            .unwrap()
-            .lines()
-            .filter(|l| !l.starts_with("local fe80"))
-            .map(|l| {
-                l.split_whitespace()
-                    .filter(|w| !w.starts_with("fe80"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    Snapshot {
-        addresses: run(&["ip", "-brief", "address"]),
-        routes: format!(
-            "{}{}",
-            run(&["ip", "-4", "route", "show", "table", "all"]),
-            run(&["ip", "-6", "route", "show", "table", "all"])
-        ),
-        rules: format!(
-            "{}{}",
-            run(&["ip", "-4", "rule"]),
-            run(&["ip", "-6", "rule"])
-        ),
-        links: run(&["ip", "-brief", "link"]),
-        resolv_conf: std::fs::read_to_string(resolv_conf).unwrap(),
-    }
+/// The lab's ternd runner with this crate's binary.
+fn start_ternd(lab: &Lab, run: &Path) -> Ternd {
+    Ternd::start(lab, Path::new(env!("CARGO_BIN_EXE_ternd")), run).unwrap()
 }
 
 fn psk_request() -> ConnectRequest {
@@ -246,7 +109,7 @@ struct Setup<'lab> {
     gateway: Gateway<'lab>,
     run: PathBuf,
     resolv_conf: PathBuf,
-    before: Snapshot,
+    before: NetworkSnapshot,
 }
 
 fn setup(lab: &Lab) -> Setup<'_> {
@@ -255,7 +118,7 @@ fn setup(lab: &Lab) -> Setup<'_> {
     std::fs::create_dir_all(&run).unwrap();
     let resolv_conf = run.join("resolv.conf");
     std::fs::write(&resolv_conf, ORIGINAL_RESOLV).unwrap();
-    let before = snapshot(lab, &resolv_conf);
+    let before = NetworkSnapshot::take(lab, &resolv_conf).unwrap();
     Setup {
         gateway,
         run,
@@ -328,9 +191,9 @@ fn connect_ping_disconnect_restores_everything() {
     }
     let lab = Lab::new(LabConfig::default()).unwrap();
     let setup = setup(&lab);
-    let mut ternd = Ternd::start(&lab, &setup.run);
+    let mut ternd = start_ternd(&lab, &setup.run);
     let rt = runtime();
-    let mut client = rt.block_on(Client::connect(&ternd.socket)).unwrap();
+    let mut client = rt.block_on(Client::connect(ternd.socket())).unwrap();
     rt.block_on(client.subscribe()).unwrap();
     let (status, took) = rt.block_on(connect(&mut client));
     eprintln!(
@@ -390,7 +253,10 @@ fn connect_ping_disconnect_restores_everything() {
         |s| *s == TunnelState::Disconnected,
     ));
     eprintln!("disconnect took {:?}", started.elapsed());
-    assert_eq!(snapshot(&lab, &setup.resolv_conf), setup.before);
+    assert_eq!(
+        NetworkSnapshot::take(&lab, &setup.resolv_conf).unwrap(),
+        setup.before
+    );
     setup
         .gateway
         .wait_until(Duration::from_secs(5), "the SA deleted", |sas| {
@@ -400,9 +266,9 @@ fn connect_ping_disconnect_restores_everything() {
     assert!(!ping_lan(&lab), "no tunnel, no LAN");
 
     drop(client);
-    let status = ternd.terminate();
+    let status = ternd.terminate().expect("ternd stops on SIGTERM");
     assert!(status.success(), "ternd exit status {status}");
-    assert!(!ternd.socket.exists(), "socket removed on exit");
+    assert!(!ternd.socket().exists(), "socket removed on exit");
 }
 
 #[test]
@@ -412,15 +278,18 @@ fn sigterm_while_connected_restores_the_system() {
     }
     let lab = Lab::new(LabConfig::default()).unwrap();
     let setup = setup(&lab);
-    let mut ternd = Ternd::start(&lab, &setup.run);
+    let mut ternd = start_ternd(&lab, &setup.run);
     let rt = runtime();
-    let mut client = rt.block_on(Client::connect(&ternd.socket)).unwrap();
+    let mut client = rt.block_on(Client::connect(ternd.socket())).unwrap();
     rt.block_on(connect(&mut client));
     assert!(ping_lan(&lab));
     drop(client);
-    let status = ternd.terminate();
+    let status = ternd.terminate().expect("ternd stops on SIGTERM");
     assert!(status.success(), "ternd exit status {status}");
-    assert_eq!(snapshot(&lab, &setup.resolv_conf), setup.before);
+    assert_eq!(
+        NetworkSnapshot::take(&lab, &setup.resolv_conf).unwrap(),
+        setup.before
+    );
 }
 
 #[test]
@@ -430,29 +299,38 @@ fn crash_while_connected_is_recovered_at_next_start() {
     }
     let lab = Lab::new(LabConfig::default()).unwrap();
     let setup = setup(&lab);
-    let mut ternd = Ternd::start(&lab, &setup.run);
+    let mut ternd = start_ternd(&lab, &setup.run);
     let rt = runtime();
-    let mut client = rt.block_on(Client::connect(&ternd.socket)).unwrap();
+    let mut client = rt.block_on(Client::connect(ternd.socket())).unwrap();
     rt.block_on(connect(&mut client));
     drop(client);
     ternd.kill();
     // The crash left the rules and resolv.conf behind (the TUN and its routes died with it).
     let rules = lab.exec(Ns::Client, &["ip", "-4", "rule"]).unwrap();
     assert!(rules.contains("fwmark 0x7465726e"), "{rules}");
-    assert_ne!(snapshot(&lab, &setup.resolv_conf), setup.before);
+    assert_ne!(
+        NetworkSnapshot::take(&lab, &setup.resolv_conf).unwrap(),
+        setup.before
+    );
 
     let started = Instant::now();
-    let mut ternd = Ternd::start(&lab, &setup.run);
+    let mut ternd = start_ternd(&lab, &setup.run);
     eprintln!("restart with recovery took {:?}", started.elapsed());
-    assert_eq!(snapshot(&lab, &setup.resolv_conf), setup.before);
+    assert_eq!(
+        NetworkSnapshot::take(&lab, &setup.resolv_conf).unwrap(),
+        setup.before
+    );
     assert!(ternd.log().contains("previous run"), "{}", ternd.log());
     // And it connects again.
-    let mut client = rt.block_on(Client::connect(&ternd.socket)).unwrap();
+    let mut client = rt.block_on(Client::connect(ternd.socket())).unwrap();
     rt.block_on(connect(&mut client));
     assert!(ping_lan(&lab));
     drop(client);
-    assert!(ternd.terminate().success());
-    assert_eq!(snapshot(&lab, &setup.resolv_conf), setup.before);
+    assert!(ternd.terminate().expect("ternd stops on SIGTERM").success());
+    assert_eq!(
+        NetworkSnapshot::take(&lab, &setup.resolv_conf).unwrap(),
+        setup.before
+    );
 }
 
 #[test]
@@ -463,31 +341,31 @@ fn hostile_ipc_frames_do_not_disturb_a_running_tunnel() {
     }
     let lab = Lab::new(LabConfig::default()).unwrap();
     let setup = setup(&lab);
-    let mut ternd = Ternd::start(&lab, &setup.run);
+    let mut ternd = start_ternd(&lab, &setup.run);
     let rt = runtime();
-    let mut client = rt.block_on(Client::connect(&ternd.socket)).unwrap();
+    let mut client = rt.block_on(Client::connect(ternd.socket())).unwrap();
     rt.block_on(connect(&mut client));
     rt.block_on(async {
         // Oversized length prefix.
-        let mut huge = tokio::net::UnixStream::connect(&ternd.socket)
+        let mut huge = tokio::net::UnixStream::connect(ternd.socket())
             .await
             .unwrap();
         huge.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
         // Malformed JSON.
-        let mut garbage = tokio::net::UnixStream::connect(&ternd.socket)
+        let mut garbage = tokio::net::UnixStream::connect(ternd.socket())
             .await
             .unwrap();
         garbage.write_all(&7u32.to_be_bytes()).await.unwrap();
         garbage.write_all(b"{\"id\":}").await.unwrap();
         // A truncated frame, then the client vanishes.
-        let mut short = tokio::net::UnixStream::connect(&ternd.socket)
+        let mut short = tokio::net::UnixStream::connect(ternd.socket())
             .await
             .unwrap();
         short.write_all(&100u32.to_be_bytes()).await.unwrap();
         short.write_all(b"{\"id\":1").await.unwrap();
         drop(short);
         // A connect with an invalid profile from a well-formed client.
-        let mut other = Client::connect(&ternd.socket).await.unwrap();
+        let mut other = Client::connect(ternd.socket()).await.unwrap();
         let mut bad = psk_request();
         bad.profile.gateway.host = "no such host!".into();
         let err = other.connect_tunnel(bad).await.unwrap_err();
@@ -502,8 +380,11 @@ fn hostile_ipc_frames_do_not_disturb_a_running_tunnel() {
     );
     assert!(ping_lan(&lab), "the tunnel still carries traffic");
     drop(client);
-    assert!(ternd.terminate().success());
-    assert_eq!(snapshot(&lab, &setup.resolv_conf), setup.before);
+    assert!(ternd.terminate().expect("ternd stops on SIGTERM").success());
+    assert_eq!(
+        NetworkSnapshot::take(&lab, &setup.resolv_conf).unwrap(),
+        setup.before
+    );
 }
 
 #[test]
@@ -524,15 +405,15 @@ fn an_unauthorized_local_user_is_refused() {
     let run = lab.dir().join("ternd");
     std::fs::create_dir_all(&run).unwrap();
     std::fs::write(run.join("resolv.conf"), ORIGINAL_RESOLV).unwrap();
-    let ternd = Ternd::start(&lab, &run);
+    let ternd = start_ternd(&lab, &run);
     // Once root is served, ternd has finished setting the socket's permissions.
-    runtime().block_on(Client::connect(&ternd.socket)).unwrap();
+    runtime().block_on(Client::connect(ternd.socket())).unwrap();
     // Let anyone reach the socket file, so the helper's own check (SO_PEERCRED) must refuse.
     use std::os::unix::fs::PermissionsExt;
     for dir in [lab.dir(), run.as_path()] {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    std::fs::set_permissions(&ternd.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::fs::set_permissions(ternd.socket(), std::fs::Permissions::from_mode(0o666)).unwrap();
     let script = r#"
 import json, socket, struct, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -557,7 +438,7 @@ print(data.decode())
         .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
         .arg(python)
         .args(["-c", script])
-        .arg(&ternd.socket)
+        .arg(ternd.socket())
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -576,9 +457,9 @@ fn reconnects_after_the_gateway_deletes_the_sa() {
     }
     let lab = Lab::new(LabConfig::default()).unwrap();
     let setup = setup(&lab);
-    let mut ternd = Ternd::start(&lab, &setup.run);
+    let mut ternd = start_ternd(&lab, &setup.run);
     let rt = runtime();
-    let mut client = rt.block_on(Client::connect(&ternd.socket)).unwrap();
+    let mut client = rt.block_on(Client::connect(ternd.socket())).unwrap();
     let (first, _) = rt.block_on(connect(&mut client));
     let first_at = first.connection.unwrap().connected_at_unix_ms;
     assert!(ping_lan(&lab));
@@ -640,7 +521,7 @@ fn reconnects_after_the_gateway_deletes_the_sa() {
 
     disconnect_and_check_restored(&rt, &mut client, &lab, &setup.resolv_conf, &setup.before);
     drop(client);
-    assert!(ternd.terminate().success());
+    assert!(ternd.terminate().expect("ternd stops on SIGTERM").success());
 }
 
 #[test]
@@ -662,10 +543,10 @@ fn full_tunnel_through_nat_with_a_small_outer_mtu() {
     std::fs::create_dir_all(&run).unwrap();
     let resolv_conf = run.join("resolv.conf");
     std::fs::write(&resolv_conf, ORIGINAL_RESOLV).unwrap();
-    let before = snapshot(&lab, &resolv_conf);
-    let mut ternd = Ternd::start(&lab, &run);
+    let before = NetworkSnapshot::take(&lab, &resolv_conf).unwrap();
+    let mut ternd = start_ternd(&lab, &run);
     let rt = runtime();
-    let mut client = rt.block_on(Client::connect(&ternd.socket)).unwrap();
+    let mut client = rt.block_on(Client::connect(ternd.socket())).unwrap();
     let (status, took) = rt.block_on(connect(&mut client));
     eprintln!("full tunnel through NAT connected in {took:?}");
     let connection = status.connection.unwrap();
@@ -715,7 +596,7 @@ fn full_tunnel_through_nat_with_a_small_outer_mtu() {
 
     disconnect_and_check_restored(&rt, &mut client, &lab, &resolv_conf, &before);
     drop(client);
-    assert!(ternd.terminate().success());
+    assert!(ternd.terminate().expect("ternd stops on SIGTERM").success());
 }
 
 #[test]
@@ -725,9 +606,9 @@ fn connects_over_ipv6_transport() {
     }
     let lab = Lab::new(LabConfig::default()).unwrap();
     let setup = setup(&lab);
-    let mut ternd = Ternd::start(&lab, &setup.run);
+    let mut ternd = start_ternd(&lab, &setup.run);
     let rt = runtime();
-    let mut client = rt.block_on(Client::connect(&ternd.socket)).unwrap();
+    let mut client = rt.block_on(Client::connect(ternd.socket())).unwrap();
     let (status, took) = rt.block_on(connect_with(
         &mut client,
         psk_request_to(&addr::GATEWAY_V6.to_string()),
@@ -747,7 +628,7 @@ fn connects_over_ipv6_transport() {
     assert_eq!(sa.remote_host, addr::CLIENT_DIRECT_V6.to_string());
     disconnect_and_check_restored(&rt, &mut client, &lab, &setup.resolv_conf, &setup.before);
     drop(client);
-    assert!(ternd.terminate().success());
+    assert!(ternd.terminate().expect("ternd stops on SIGTERM").success());
 }
 
 fn assert_tunnel_configured_v6_gateway(lab: &Lab, status: &Status) {
@@ -767,9 +648,9 @@ fn a_dead_gateway_is_noticed_and_the_tunnel_comes_back_with_it() {
     }
     let lab = Lab::new(LabConfig::default()).unwrap();
     let setup = setup(&lab);
-    let mut ternd = Ternd::start(&lab, &setup.run);
+    let mut ternd = start_ternd(&lab, &setup.run);
     let rt = runtime();
-    let mut client = rt.block_on(Client::connect(&ternd.socket)).unwrap();
+    let mut client = rt.block_on(Client::connect(ternd.socket())).unwrap();
     let mut request = psk_request();
     request.profile.dpd.interval_secs = Some(10);
     rt.block_on(connect_with(&mut client, request));
@@ -808,7 +689,7 @@ fn a_dead_gateway_is_noticed_and_the_tunnel_comes_back_with_it() {
 
     disconnect_and_check_restored(&rt, &mut client, &lab, &setup.resolv_conf, &setup.before);
     drop(client);
-    assert!(ternd.terminate().success());
+    assert!(ternd.terminate().expect("ternd stops on SIGTERM").success());
 }
 
 #[test]
@@ -836,10 +717,10 @@ fn traffic_keeps_flowing_across_gateway_rekeys() {
     std::fs::create_dir_all(&run).unwrap();
     let resolv_conf = run.join("resolv.conf");
     std::fs::write(&resolv_conf, ORIGINAL_RESOLV).unwrap();
-    let before = snapshot(&lab, &resolv_conf);
-    let mut ternd = Ternd::start(&lab, &run);
+    let before = NetworkSnapshot::take(&lab, &resolv_conf).unwrap();
+    let mut ternd = start_ternd(&lab, &run);
     let rt = runtime();
-    let mut client = rt.block_on(Client::connect(&ternd.socket)).unwrap();
+    let mut client = rt.block_on(Client::connect(ternd.socket())).unwrap();
     rt.block_on(connect(&mut client));
 
     let started = Instant::now();
@@ -870,7 +751,7 @@ fn traffic_keeps_flowing_across_gateway_rekeys() {
 
     disconnect_and_check_restored(&rt, &mut client, &lab, &resolv_conf, &before);
     drop(client);
-    assert!(ternd.terminate().success());
+    assert!(ternd.terminate().expect("ternd stops on SIGTERM").success());
 }
 
 /// Not a pass/fail test: how much UDP goes through ternd and the strongSwan (libipsec) gateway
@@ -883,9 +764,9 @@ fn throughput_probe() {
     }
     let lab = Lab::new(LabConfig::default()).unwrap();
     let setup = setup(&lab);
-    let ternd = Ternd::start(&lab, &setup.run);
+    let ternd = start_ternd(&lab, &setup.run);
     let rt = runtime();
-    let mut client = rt.block_on(Client::connect(&ternd.socket)).unwrap();
+    let mut client = rt.block_on(Client::connect(ternd.socket())).unwrap();
     rt.block_on(connect(&mut client));
     let server = lab
         .run_in(Ns::Lan, || {
@@ -956,10 +837,10 @@ fn dual_stack_inside_the_tunnel() {
     std::fs::create_dir_all(&run).unwrap();
     let resolv_conf = run.join("resolv.conf");
     std::fs::write(&resolv_conf, ORIGINAL_RESOLV).unwrap();
-    let before = snapshot(&lab, &resolv_conf);
-    let mut ternd = Ternd::start(&lab, &run);
+    let before = NetworkSnapshot::take(&lab, &resolv_conf).unwrap();
+    let mut ternd = start_ternd(&lab, &run);
     let rt = runtime();
-    let mut client = rt.block_on(Client::connect(&ternd.socket)).unwrap();
+    let mut client = rt.block_on(Client::connect(ternd.socket())).unwrap();
     let (status, _) = rt.block_on(connect(&mut client));
     let connection = status.connection.unwrap();
     assert_eq!(connection.virtual_ips.len(), 2, "{connection:?}");
@@ -990,5 +871,5 @@ fn dual_stack_inside_the_tunnel() {
     assert!(traffic.packets_in >= 2, "{traffic:?}");
     disconnect_and_check_restored(&rt, &mut client, &lab, &resolv_conf, &before);
     drop(client);
-    assert!(ternd.terminate().success());
+    assert!(ternd.terminate().expect("ternd stops on SIGTERM").success());
 }

@@ -28,12 +28,13 @@ mod linux {
     use std::io::Write as _;
     use std::os::unix::process::CommandExt as _;
     use std::path::{Path, PathBuf};
-    use std::process::{Child, Command, ExitCode, Stdio};
+    use std::process::{Command, ExitCode, Stdio};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::{Duration, Instant};
 
     use tern_e2e::pki::{Ca, KeyKind};
+    use tern_e2e::traffic::{self, KillOnDrop};
     use tern_e2e::{Gateway, Lab, LabConfig, Ns, Ternd, addr, templates};
 
     /// The demo user's EAP name and password (what the provider would have told the user).
@@ -73,50 +74,98 @@ mod linux {
             eprintln!("{}", tern_e2e::INSTALL_HINT);
             return ExitCode::FAILURE;
         }
-        match run(&Paths {
+        let once = args.iter().any(|a| a == "--once");
+        if !once && let Some(pid) = running_demo() {
+            eprintln!(
+                "a demo is already running (pid {pid}); stop it with Ctrl-C in its terminal or \
+                 `cargo xtask demo --down`"
+            );
+            return ExitCode::FAILURE;
+        }
+        // This program disconnects in order on Ctrl-C; the lab's own signal cleanup (which
+        // removes the namespaces at once) would cut that short.
+        tern_e2e::set_signal_cleanup(false);
+        let paths = Paths {
             ternd,
             tern,
             gui: arg("--gui"),
-        }) {
+        };
+        let result = run(&paths, once);
+        if !once {
+            let _ = std::fs::remove_file(PID_FILE);
+        }
+        match result {
             Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e == STOPPED => {
+                println!("\n==> stopped; the lab was removed and nothing is left running");
+                ExitCode::from(130)
+            }
             Err(e) => {
                 eprintln!("\ndemo failed: {e}");
+                eprintln!("(the lab was removed; nothing is left running)");
                 ExitCode::FAILURE
             }
         }
     }
 
+    /// The PID of a demo running in another terminal, if any.
+    fn running_demo() -> Option<i32> {
+        let pid = std::fs::read_to_string(PID_FILE)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+        (alive && pid != i32::try_from(std::process::id()).unwrap_or(0)).then_some(pid)
+    }
+
     /// Stops a demo running in another terminal, and removes what a crashed one left behind.
     fn down() -> ExitCode {
-        if let Ok(pid) = std::fs::read_to_string(PID_FILE) {
-            if let Ok(pid) = pid.trim().parse::<i32>() {
-                println!("==> asking the running demo (pid {pid}) to disconnect and clean up");
-                let pid = nix::unistd::Pid::from_raw(pid);
-                if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).is_ok() {
-                    let deadline = Instant::now() + Duration::from_secs(20);
-                    while nix::sys::signal::kill(pid, None).is_ok() && Instant::now() < deadline {
-                        std::thread::sleep(Duration::from_millis(100));
-                    }
+        if let Some(pid) = running_demo() {
+            println!("==> asking the running demo (pid {pid}) to disconnect and clean up");
+            let pid = nix::unistd::Pid::from_raw(pid);
+            if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).is_ok() {
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while nix::sys::signal::kill(pid, None).is_ok() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(100));
                 }
             }
-            let _ = std::fs::remove_file(PID_FILE);
         }
+        let _ = std::fs::remove_file(PID_FILE);
         tern_e2e::sweep_stale();
         println!("==> no demo lab is left");
         ExitCode::SUCCESS
     }
 
+    const STEPS: u32 = 7;
+
     fn step(n: u32, what: &str) {
-        println!("\n[{n}/6] {what}");
+        println!("\n[{n}/{STEPS}] {what}");
     }
 
-    fn run(paths: &Paths) -> Result<(), String> {
+    /// Why [`run`] ends early when Ctrl-C or `--down` arrives during the setup.
+    const STOPPED: &str = "stopped by Ctrl-C or `cargo xtask demo --down`";
+
+    /// Fails (and so tears down what was built) when Ctrl-C or `--down` arrived meanwhile.
+    fn not_stopped(stop: &AtomicBool) -> Result<(), String> {
+        if stop.load(Ordering::Relaxed) {
+            Err(STOPPED.into())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn run(paths: &Paths, once: bool) -> Result<(), String> {
         let stop = Arc::new(AtomicBool::new(false));
-        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        for signal in [
+            signal_hook::consts::SIGINT,
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGHUP,
+        ] {
             signal_hook::flag::register(signal, Arc::clone(&stop))
                 .map_err(|e| format!("cannot handle signals: {e}"))?;
         }
-        if !std::env::args().any(|a| a == "--once") {
+        if !once {
             let _ = std::fs::write(PID_FILE, std::process::id().to_string());
         }
         println!("==> Tern demo: a strongSwan gateway and Tern in throwaway network namespaces");
@@ -129,6 +178,7 @@ mod linux {
             lab.id(),
             lab.dir().display()
         );
+        not_stopped(&stop)?;
 
         step(
             2,
@@ -156,29 +206,32 @@ mod linux {
             addr::LAN_PREFIX_V4,
             addr::VIRTUAL_IP_POOL_V4
         );
+        not_stopped(&stop)?;
 
         step(3, "starting ternd, Tern's helper, in the client namespace");
         let run_dir = lab.dir().join("ternd");
         let mut ternd = Ternd::start(&lab, &paths.ternd, &run_dir).map_err(|e| e.to_string())?;
         println!("    socket {}", ternd.socket().display());
-
         let socket = ternd.socket().to_path_buf();
         let config_dir = lab.dir().join("config");
+        let cli = ternd.cli(&paths.tern, &config_dir);
+        let ternd_log = ternd.run_dir().join("ternd.log");
         let tern = |args: &[&str], stdin: Option<&str>| -> Result<String, String> {
-            let out = tern_e2e::tern(&paths.tern, &socket, &config_dir, args, stdin)
-                .map_err(|e| e.to_string())?;
+            let out = cli.run(args, stdin).map_err(|e| e.to_string())?;
             let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
             text.push_str(&String::from_utf8_lossy(&out.stderr));
             if out.status.success() {
                 Ok(text)
             } else {
                 Err(format!(
-                    "`tern {}` failed ({}):\n{text}",
+                    "`tern {}` failed ({}):\n{text}\nternd's log:\n{}",
                     args.join(" "),
-                    out.status
+                    out.status,
+                    std::fs::read_to_string(&ternd_log).unwrap_or_default()
                 ))
             }
         };
+        not_stopped(&stop)?;
 
         step(
             4,
@@ -190,6 +243,7 @@ mod linux {
             .map_err(|e| format!("cannot write the demo profile: {e}"))?;
         println!("    $ tern import {} --yes", profile_path.display());
         print_indented(&tern(&["import", path_str(&profile_path)?, "--yes"], None)?);
+        not_stopped(&stop)?;
 
         step(5, "connecting");
         println!("    $ tern connect \"{PROFILE_NAME}\" --password-stdin --wait");
@@ -206,6 +260,7 @@ mod linux {
             Some(DEMO_PASSWORD),
         )?);
         println!("    connected in {} ms", started.elapsed().as_millis());
+        not_stopped(&stop)?;
 
         step(6, "the tunnel at work");
         println!("    $ tern status");
@@ -219,6 +274,10 @@ mod linux {
         transfer(&lab)?;
         println!("    $ tern status");
         print_indented(&tern(&["status"], None)?);
+        not_stopped(&stop)?;
+
+        step(7, "the desktop app");
+        let gui = open_gui(paths, &socket, &config_dir);
 
         println!("\n==> The tunnel is up. Try it from another terminal (as root):");
         println!(
@@ -230,40 +289,11 @@ mod linux {
             paths.tern.display(),
             socket.display()
         );
-        let _gui = match &paths.gui {
-            Some(gui) => {
-                println!(
-                    "    Opening the desktop app ({}) on this display.",
-                    gui.display()
-                );
-                Command::new(gui)
-                    .env("TERN_SOCKET", &socket)
-                    .env("TERN_CONFIG_DIR", &config_dir)
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .process_group(0)
-                    .spawn()
-                    .map(KillOnDrop)
-                    .map_err(|e| println!("    (could not open the desktop app: {e})"))
-                    .ok()
-            }
-            None => {
-                println!(
-                    "    No display here, so the desktop app stays closed; on a desktop session run\n      \
-                     TERN_SOCKET={} TERN_CONFIG_DIR={} cargo run -p tern-gui",
-                    socket.display(),
-                    config_dir.display()
-                );
-                None
-            }
-        };
         println!(
             "\n    Press Ctrl-C (or run `cargo xtask demo --down`) to disconnect and remove the lab."
         );
 
         // `--once` (the test suite's smoke run of this demo): show it works, then clean up.
-        let once = std::env::args().any(|a| a == "--once");
         while !once && !stop.load(Ordering::Relaxed) {
             if let Some(status) = ternd.exited() {
                 return Err(format!(
@@ -276,54 +306,85 @@ mod linux {
 
         println!("\n==> disconnecting");
         print_indented(&tern(&["disconnect"], None).unwrap_or_else(|e| e));
+        drop(gui);
         ternd.terminate();
         drop(gateway);
         drop(lab);
-        let _ = std::fs::remove_file(PID_FILE);
         println!("==> the lab is gone; nothing is left running");
         Ok(())
     }
 
-    /// A TCP transfer through the tunnel: iperf3 when installed, otherwise nothing is claimed.
+    /// Opens the desktop app on this display, connected to the demo's ternd and profiles; or,
+    /// without a display (or without the built app), says how to open it.
+    fn open_gui(paths: &Paths, socket: &Path, config_dir: &Path) -> Option<KillOnDrop> {
+        let how = format!(
+            "TERN_SOCKET={} TERN_CONFIG_DIR={} {}",
+            socket.display(),
+            config_dir.display(),
+            paths.gui.as_ref().map_or_else(
+                || "target/debug/tern-gui".to_owned(),
+                |g| g.display().to_string()
+            )
+        );
+        let display =
+            std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
+        let gui = match &paths.gui {
+            Some(gui) if display && gui.is_file() => gui,
+            _ => {
+                println!(
+                    "    {}; to open it on a desktop session, build it (`cargo build -p tern-gui`) \
+                     and run as root:\n      {how}",
+                    if display {
+                        "The desktop app is not built"
+                    } else {
+                        "No display here, so the desktop app stays closed"
+                    }
+                );
+                return None;
+            }
+        };
+        println!(
+            "    Opening the desktop app ({}) on this display:",
+            gui.display()
+        );
+        println!("      {how}");
+        // The app finds ternd through TERN_SOCKET and the profiles through TERN_CONFIG_DIR.
+        match Command::new(gui)
+            .env("TERN_SOCKET", socket)
+            .env("TERN_CONFIG_DIR", config_dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+        {
+            Ok(child) => Some(KillOnDrop(child)),
+            Err(e) => {
+                println!("    (could not open the desktop app: {e})");
+                None
+            }
+        }
+    }
+
+    /// A 20 MB TCP transfer through the tunnel with iperf3, when it is installed.
     fn transfer(lab: &Lab) -> Result<(), String> {
-        if Command::new("iperf3").arg("--version").output().is_err() {
+        if !traffic::iperf3_available() {
             println!("    (iperf3 is not installed: skipping the transfer)");
             return Ok(());
         }
-        let lan_host = addr::LAN_HOST_V4.to_string();
-        let server = lab
-            .command(Ns::Lan, "iperf3", &["-s", "-1", "-B", &lan_host])
-            .map_err(|e| e.to_string())?
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start iperf3 in the LAN namespace: {e}"))?;
-        let _server = KillOnDrop(server);
-        std::thread::sleep(Duration::from_millis(300));
-        println!("    $ iperf3 -c {lan_host} -n 20M   (a 20 MB TCP transfer through the tunnel)");
-        let out = lab
-            .exec_within(
-                Ns::Client,
-                &["iperf3", "-c", &lan_host, "-n", "20M", "-f", "m"],
-                Duration::from_secs(60),
-            )
+        println!(
+            "    $ iperf3 -c {} -n 20M   (a 20 MB TCP transfer through the tunnel)",
+            addr::LAN_HOST_V4
+        );
+        let done = traffic::iperf3_transfer(lab, 20 * 1024 * 1024, Duration::from_secs(60))
             .map_err(|e| format!("the transfer failed: {e}"))?;
-        for line in out
-            .lines()
-            .filter(|l| l.contains("sender") || l.contains("receiver"))
-        {
-            println!("    {}", line.trim());
-        }
+        println!(
+            "      {:.1} MiB in {:.2} s: {:.0} Mbit/s",
+            done.bytes as f64 / 1_048_576.0,
+            done.seconds,
+            done.mbit_per_s
+        );
         Ok(())
-    }
-
-    struct KillOnDrop(Child);
-
-    impl Drop for KillOnDrop {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
     }
 
     fn path_str(path: &Path) -> Result<&str, String> {
