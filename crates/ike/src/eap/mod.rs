@@ -8,7 +8,9 @@
 //!   authenticated: [`EapClient::server_authenticated`] must have been called (after the
 //!   responder's certificate chain and AUTH payload verified, see [`crate::cert`]) before the
 //!   client answers a method challenge. This is the defence against a rogue gateway that
-//!   collects MSCHAPv2 responses for offline cracking.
+//!   collects MSCHAPv2 responses for offline cracking. (With EAP-only authentication, RFC 5998,
+//!   the initiator calls it at once for EAP-TLS, whose handshake checks the server itself
+//!   before our certificate is sent.)
 //! - An EAP-Success is accepted only after the method finished and the server proved it knows
 //!   the password (the MSCHAPv2 authenticator response); an early Success is an error.
 //! - Methods: EAP-MSCHAPv2 and EAP-TLS ([`tls`], RFC 5216 / RFC 9190). Not implemented:
@@ -59,7 +61,7 @@ pub enum EapError {
     AuthenticatorMismatch,
     /// The server insisted on an EAP method Tern does not implement.
     #[error(
-        "the server wants EAP method {0}, which Tern does not support; ask the administrator for EAP-MSCHAPv2"
+        "the server wants EAP method {0}, which Tern does not implement (it runs EAP-MSCHAPv2 and EAP-TLS); ask the administrator which of those the profile should use"
     )]
     UnsupportedMethod(u8),
     /// A message that does not fit the current step of the exchange.
