@@ -138,6 +138,7 @@ impl IkeProposal {
                     DhGroup::Modp2048,
                     DhGroup::Ecp256,
                     DhGroup::Curve25519,
+                    DhGroup::Ecp384,
                     DhGroup::Modp3072,
                     DhGroup::Modp4096,
                 ],
