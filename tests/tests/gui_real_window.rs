@@ -159,12 +159,12 @@ fn a_sswan_opened_from_the_desktop_connects_through_ternd_in_a_real_window() {
     let log = ternd.log();
     drop(driver);
     // Leave nothing behind: the hold on the gateway (if the script failed while it was on).
-    let _ = lab.exec(Ns::Gateway, &["nft", "delete", "table", "inet", BLOCK_TABLE]);
+    let _ = lab.exec(
+        Ns::Gateway,
+        &["nft", "delete", "table", "inet", BLOCK_TABLE],
+    );
     if let Err(e) = outcome {
-        panic!(
-            "{e}\n--- ternd log (end) ---\n{}",
-            tail(&log, 60),
-        );
+        panic!("{e}\n--- ternd log (end) ---\n{}", tail(&log, 60),);
     }
     println!(
         "the real-window run took {:.0} s; screenshots in {}",
@@ -265,7 +265,9 @@ impl Driver {
         if status.success() {
             Ok(())
         } else {
-            Err(format!("the window script failed ({status}):\n{transcript}"))
+            Err(format!(
+                "the window script failed ({status}):\n{transcript}"
+            ))
         }
     }
 }
@@ -302,16 +304,27 @@ fn answer(lab: &Lab, gateway: &Gateway<'_>, request: &str) -> Result<String, Str
             lab.exec(
                 Ns::Gateway,
                 &[
-                    "nft", "add", "rule", "inet", BLOCK_TABLE, "input", "udp", "dport",
-                    "{ 500, 4500 }", "drop",
+                    "nft",
+                    "add",
+                    "rule",
+                    "inet",
+                    BLOCK_TABLE,
+                    "input",
+                    "udp",
+                    "dport",
+                    "{ 500, 4500 }",
+                    "drop",
                 ],
             )
             .map_err(err)?;
             Ok("held".into())
         }
         "release-gateway" => {
-            lab.exec(Ns::Gateway, &["nft", "delete", "table", "inet", BLOCK_TABLE])
-                .map_err(err)?;
+            lab.exec(
+                Ns::Gateway,
+                &["nft", "delete", "table", "inet", BLOCK_TABLE],
+            )
+            .map_err(err)?;
             Ok("released".into())
         }
         "child-sa" => {
@@ -335,7 +348,16 @@ fn answer(lab: &Lab, gateway: &Gateway<'_>, request: &str) -> Result<String, Str
             let out = lab
                 .exec_within(
                     Ns::Client,
-                    &["ping", "-c", "3", "-i", "0.3", "-W", "2", &addr::LAN_HOST_V4.to_string()],
+                    &[
+                        "ping",
+                        "-c",
+                        "3",
+                        "-i",
+                        "0.3",
+                        "-W",
+                        "2",
+                        &addr::LAN_HOST_V4.to_string(),
+                    ],
                     Duration::from_secs(15),
                 )
                 .map_err(err)?;

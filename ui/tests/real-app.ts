@@ -13,7 +13,7 @@
 // Lab actions (hold the gateway, ping, check the gateway's SAs) are asked of the Rust test:
 // `LAB <request>` on stdout, the answer (`ok …` / `err …`) on stdin.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -225,7 +225,11 @@ async function trayMenu(nth: number, screenshot?: string) {
 
 async function main() {
   for (const dir of ['home', 'config/tern', 'data', 'cache', 'runtime']) mkdirSync(join(work, dir), { recursive: true, mode: 0o700 });
-  if (SHOTS) mkdirSync(SHOTS, { recursive: true });
+  if (SHOTS) {
+    mkdirSync(SHOTS, { recursive: true });
+    // Only this run's pictures (a failure.png from an earlier run would mislead).
+    for (const f of readdirSync(SHOTS)) if (/^app-.*\.png$/.test(f)) rmSync(join(SHOTS, f));
+  }
   installDesktopAssociation();
 
   start('Xvfb', [DISPLAY, '-nolock', '-nolisten', 'tcp', '-screen', '0', `${SCREEN.width}x${SCREEN.height}x24`]);
@@ -299,7 +303,11 @@ async function main() {
   const ping = await lab('ping');
   check(ping.includes(' 0% packet loss'), `a ping through the tunnel: ${ping}`);
   await until('traffic counted', async () => /[1-9]/.test((await textOf('[data-testid="status-traffic"]')) ?? ''), 10_000);
-  await sleep(2500); // a few graph samples
+  // A few seconds of traffic for the live graph.
+  for (let i = 0; i < 3; i++) {
+    await sleep(700);
+    await lab('ping');
+  }
   check(!trayPixels().equals(disconnectedIcon), 'the tray icon changed its look for "connected"');
   await shot('connected');
 
