@@ -7,7 +7,8 @@
 //! `WebKitWebDriver`, opens the provider's `.sswan` the way a double-click does (`gio open`
 //! through the installed `.desktop` file and MIME type, which hands the file to the running
 //! instance), checks the preview, types the password, connects, sees "Connected" with the
-//! virtual IP, disconnects, then connects and disconnects from the tray menu.
+//! virtual IP, disconnects, then connects and disconnects from the tray menu, and last opens a
+//! `tern://import` link the same way.
 //!
 //! The script asks this test for what only the lab can do by printing `LAB <request>` lines
 //! (hold back or let through the gateway's IKE traffic, ping through the tunnel, check the

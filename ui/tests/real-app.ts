@@ -8,7 +8,8 @@
 // hands it to the running instance); the test checks the preview, types a wrong password, sees
 // the failure in words, fixes the password, connects (the gateway held back for a moment so
 // "connecting" is seen), sees "Connected" with the virtual IP and DNS, pings through the tunnel,
-// reads the log, disconnects; then connects and disconnects from the tray menu.
+// reads the log, disconnects; then connects and disconnects from the tray menu; last, a
+// tern://import link opened from the desktop shows its preview in the running app.
 //
 // Lab actions (hold the gateway, ping, check the gateway's SAs) are asked of the Rust test:
 // `LAB <request>` on stdout, the answer (`ok …` / `err …`) on stdin.
@@ -167,7 +168,10 @@ function installDesktopAssociation() {
   check(/%[uUfF]/.test(exec[2]!), `the .desktop file passes the opened file or link (Exec=${exec[1]}${exec[2]})`);
   // Installed, `tern-gui` is on PATH; here the built binary stands in for it.
   writeFileSync(join(data, 'applications/tern.desktop'), desktop.replace(/^Exec=\S+/m, `Exec=${APP}`));
-  writeFileSync(join(env.XDG_CONFIG_HOME!, 'mimeapps.list'), '[Default Applications]\napplication/vnd.strongswan.profile=tern.desktop\n');
+  writeFileSync(
+    join(env.XDG_CONFIG_HOME!, 'mimeapps.list'),
+    '[Default Applications]\napplication/vnd.strongswan.profile=tern.desktop\nx-scheme-handler/tern=tern.desktop\n',
+  );
   const type = run('gio', ['info', '-a', 'standard::content-type', SSWAN]);
   check(type.includes('application/vnd.strongswan.profile'), 'the shared-mime-info XML makes a .sswan file application/vnd.strongswan.profile');
   const handler = run('gio', ['mime', 'application/vnd.strongswan.profile']);
@@ -335,6 +339,21 @@ async function main() {
   await waitHeadline('Not connected (from the tray)', (h) => h === 'Not connected');
   await lab('no-sa');
   check(true, 'the tray menu disconnects');
+
+  // A tern://import link (from a web page or a mail) goes the same way: the desktop hands it to
+  // the running app, which previews what it carries.
+  const data = readFileSync(SSWAN).toString('base64url');
+  run('gio', ['open', `tern://import?data=${data}&name=from-a-link.sswan`], { DBUS_SESSION_BUS_ADDRESS: bus });
+  const linked = await until('the preview of the link', async () => {
+    const t = await textOf('[data-testid="import-dialog"]');
+    return t?.includes('Import from-a-link.sswan') ? t : null;
+  });
+  check(linked.includes(GATEWAY), 'a tern://import link opens the preview in the running app');
+  await wd('POST', s('/execute/sync'), {
+    script: '[...document.querySelectorAll("[data-testid=import-dialog] button")].find((b) => b.textContent.trim() === "Cancel").click();',
+    args: [],
+  });
+  await until('the link preview to close', async () => (await textOf('[data-testid="import-dialog"]')) === null);
 }
 
 let failed = false;
