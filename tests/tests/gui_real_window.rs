@@ -47,6 +47,7 @@ const BLOCK_TABLE: &str = "tern_gui_hold";
 
 struct Paths {
     ternd: PathBuf,
+    tern: PathBuf,
     gui: PathBuf,
     tauri_driver: PathBuf,
     ui_dir: PathBuf,
@@ -73,6 +74,7 @@ fn paths() -> Result<Paths, String> {
     );
     let paths = Paths {
         ternd: bin_dir.join("ternd"),
+        tern: bin_dir.join("tern"),
         gui: bin_dir.join("tern-gui"),
         tauri_driver,
         ui_dir: root.join("ui"),
@@ -81,6 +83,7 @@ fn paths() -> Result<Paths, String> {
     };
     for (what, path) in [
         ("ternd (cargo build -p ternd)", paths.ternd.clone()),
+        ("tern (cargo build -p tern-cli)", paths.tern.clone()),
         ("the app (cargo build -p tern-gui)", paths.gui.clone()),
         (
             "tauri-driver (cargo install --locked tauri-driver)",
@@ -157,6 +160,18 @@ fn a_sswan_opened_from_the_desktop_connects_through_ternd_in_a_real_window() {
 
     let mut driver = Driver::start(&paths, ternd.socket(), &sswan, &lab).unwrap();
     let outcome = driver.serve(&lab, &gateway);
+    // What the helper itself says, to tell a helper problem from a window problem.
+    let helper_status = tern_e2e::tern(
+        &paths.tern,
+        ternd.socket(),
+        &gui_dir.join("cli-config"),
+        &["status"],
+        None,
+    )
+    .map_or_else(
+        |e| e.to_string(),
+        |out| String::from_utf8_lossy(&out.stdout).into_owned(),
+    );
     let log = ternd.log();
     drop(driver);
     // Leave nothing behind: the hold on the gateway (if the script failed while it was on).
@@ -165,7 +180,10 @@ fn a_sswan_opened_from_the_desktop_connects_through_ternd_in_a_real_window() {
         &["nft", "delete", "table", "inet", BLOCK_TABLE],
     );
     if let Err(e) = outcome {
-        panic!("{e}\n--- ternd log (end) ---\n{}", tail(&log, 60),);
+        panic!(
+            "{e}\n--- tern status ---\n{helper_status}\n--- ternd log (end) ---\n{}",
+            tail(&log, 60)
+        );
     }
     println!(
         "the real-window run took {:.0} s; screenshots in {}",

@@ -362,7 +362,10 @@ try {
 } catch (e) {
   failed = true;
   console.log(`not ok - ${String(e)}`);
-  if (session) await shot('failure').catch(() => undefined);
+  if (session) {
+    await shot('failure').catch(() => undefined);
+    console.log(`  the window's status headline: ${await headline().catch((e: unknown) => String(e))}`);
+  }
   for (const line of stderrLog.slice(-40)) console.log(`  ${line}`);
 } finally {
   if (session) await wd('DELETE', s('')).catch(() => undefined);

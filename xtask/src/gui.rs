@@ -72,6 +72,8 @@ pub fn real_window() -> Result<Outcome, String> {
     system::ensure_apt_packages(&packages)?;
     ensure_tauri_driver()?;
     npm_ci()?;
+    // The app embeds ui/dist at compile time.
+    in_ui("npm", &["run", "build"])?;
     // The same set as a contributor's usual build, so features unify the same way and nothing
     // is rebuilt twice.
     system::cargo(&["build", "-p", "ternd", "-p", "tern-cli", "-p", "tern-gui"])?;
