@@ -223,7 +223,7 @@ impl Driver {
             .env("TERN_GUI_SSWAN", sswan)
             .env("TERN_GUI_PROFILE", PROFILE_NAME)
             .env("TERN_GUI_PASSWORD", PASSWORD)
-            .env("TERN_GUI_VIP_POOL", addr::VIRTUAL_IP_POOL_V4.to_string())
+            .env("TERN_GUI_VIP_POOL", addr::VIRTUAL_IP_POOL_V4)
             .env("TERN_GUI_DNS", PUSHED_DNS.to_string())
             .env("TERN_GUI_GATEWAY", addr::GATEWAY_V4.to_string())
             .env("TERN_SCREENSHOTS", &paths.artifacts)
