@@ -124,7 +124,12 @@ async function wd(method: string, path: string, body?: unknown) {
 const s = (path: string) => `/session/${session}${path}`;
 const find = async (css: string) => Object.values(await wd('POST', s('/element'), { using: 'css selector', value: css }))[0] as string;
 const click = async (css: string) => wd('POST', s(`/element/${await find(css)}/click`), {});
-const type = async (css: string, text: string) => wd('POST', s(`/element/${await find(css)}/value`), { text });
+// Retried: a field in a dialog that is still opening is not focusable yet.
+const type = (css: string, text: string) =>
+  until(`typing into ${css}`, async () => {
+    await wd('POST', s(`/element/${await find(css)}/value`), { text });
+    return true;
+  }, 5_000);
 // Text as the DOM has it (WebKitWebDriver's element text leaves out some grid cells).
 const textOf = async (css: string) =>
   (await wd('POST', s('/execute/sync'), { script: 'const e = document.querySelector(arguments[0]); return e ? e.textContent : null;', args: [css] })) as string | null;
