@@ -105,7 +105,18 @@ struct Shown {
 static SHOWN: std::sync::Mutex<Option<Shown>> = std::sync::Mutex::new(None);
 
 /// Redraws the icon, tooltip and menu from the current state, where they changed.
+///
+/// The work is queued on the main thread, where the tray's GTK calls run anyway, and this returns
+/// at once: the helper watcher calls it for every status event and must never wait for the main
+/// thread (a status event stuck behind a busy main thread never reached the window).
 pub fn refresh(app: &AppHandle) {
+    let handle = app.clone();
+    if let Err(e) = app.run_on_main_thread(move || redraw(&handle)) {
+        tracing::warn!(error = %e, "could not update the tray icon");
+    }
+}
+
+fn redraw(app: &AppHandle) {
     let Some(tray) = app.tray_by_id(TRAY_ID) else {
         return;
     };

@@ -7,7 +7,8 @@
 //! `WebKitWebDriver`, opens the provider's `.sswan` the way a double-click does (`gio open`
 //! through the installed `.desktop` file and MIME type, which hands the file to the running
 //! instance), checks the preview, types the password, connects, sees "Connected" with the
-//! virtual IP, disconnects, then connects and disconnects from the tray menu.
+//! virtual IP, disconnects, then connects and disconnects from the tray menu, and last opens a
+//! `tern://import` link the same way.
 //!
 //! The script asks this test for what only the lab can do by printing `LAB <request>` lines
 //! (hold back or let through the gateway's IKE traffic, ping through the tunnel, check the
@@ -46,6 +47,7 @@ const BLOCK_TABLE: &str = "tern_gui_hold";
 
 struct Paths {
     ternd: PathBuf,
+    tern: PathBuf,
     gui: PathBuf,
     tauri_driver: PathBuf,
     ui_dir: PathBuf,
@@ -72,6 +74,7 @@ fn paths() -> Result<Paths, String> {
     );
     let paths = Paths {
         ternd: bin_dir.join("ternd"),
+        tern: bin_dir.join("tern"),
         gui: bin_dir.join("tern-gui"),
         tauri_driver,
         ui_dir: root.join("ui"),
@@ -80,6 +83,7 @@ fn paths() -> Result<Paths, String> {
     };
     for (what, path) in [
         ("ternd (cargo build -p ternd)", paths.ternd.clone()),
+        ("tern (cargo build -p tern-cli)", paths.tern.clone()),
         ("the app (cargo build -p tern-gui)", paths.gui.clone()),
         (
             "tauri-driver (cargo install --locked tauri-driver)",
@@ -156,14 +160,29 @@ fn a_sswan_opened_from_the_desktop_connects_through_ternd_in_a_real_window() {
 
     let mut driver = Driver::start(&paths, ternd.socket(), &sswan, &lab).unwrap();
     let outcome = driver.serve(&lab, &gateway);
+    // What the helper itself says, to tell a helper problem from a window problem.
+    let helper_status = tern_e2e::tern(
+        &paths.tern,
+        ternd.socket(),
+        &gui_dir.join("cli-config"),
+        &["status"],
+        None,
+    )
+    .map_or_else(
+        |e| e.to_string(),
+        |out| String::from_utf8_lossy(&out.stdout).into_owned(),
+    );
     let log = ternd.log();
     drop(driver);
     // Leave nothing behind: the hold on the gateway (if the script failed while it was on).
-    let _ = lab.exec(Ns::Gateway, &["nft", "delete", "table", "inet", BLOCK_TABLE]);
+    let _ = lab.exec(
+        Ns::Gateway,
+        &["nft", "delete", "table", "inet", BLOCK_TABLE],
+    );
     if let Err(e) = outcome {
         panic!(
-            "{e}\n--- ternd log (end) ---\n{}",
-            tail(&log, 60),
+            "{e}\n--- tern status ---\n{helper_status}\n--- ternd log (end) ---\n{}",
+            tail(&log, 60)
         );
     }
     println!(
@@ -204,7 +223,7 @@ impl Driver {
             .env("TERN_GUI_SSWAN", sswan)
             .env("TERN_GUI_PROFILE", PROFILE_NAME)
             .env("TERN_GUI_PASSWORD", PASSWORD)
-            .env("TERN_GUI_VIP_POOL", addr::VIRTUAL_IP_POOL_V4.to_string())
+            .env("TERN_GUI_VIP_POOL", addr::VIRTUAL_IP_POOL_V4)
             .env("TERN_GUI_DNS", PUSHED_DNS.to_string())
             .env("TERN_GUI_GATEWAY", addr::GATEWAY_V4.to_string())
             .env("TERN_SCREENSHOTS", &paths.artifacts)
@@ -265,7 +284,9 @@ impl Driver {
         if status.success() {
             Ok(())
         } else {
-            Err(format!("the window script failed ({status}):\n{transcript}"))
+            Err(format!(
+                "the window script failed ({status}):\n{transcript}"
+            ))
         }
     }
 }
@@ -302,16 +323,27 @@ fn answer(lab: &Lab, gateway: &Gateway<'_>, request: &str) -> Result<String, Str
             lab.exec(
                 Ns::Gateway,
                 &[
-                    "nft", "add", "rule", "inet", BLOCK_TABLE, "input", "udp", "dport",
-                    "{ 500, 4500 }", "drop",
+                    "nft",
+                    "add",
+                    "rule",
+                    "inet",
+                    BLOCK_TABLE,
+                    "input",
+                    "udp",
+                    "dport",
+                    "{ 500, 4500 }",
+                    "drop",
                 ],
             )
             .map_err(err)?;
             Ok("held".into())
         }
         "release-gateway" => {
-            lab.exec(Ns::Gateway, &["nft", "delete", "table", "inet", BLOCK_TABLE])
-                .map_err(err)?;
+            lab.exec(
+                Ns::Gateway,
+                &["nft", "delete", "table", "inet", BLOCK_TABLE],
+            )
+            .map_err(err)?;
             Ok("released".into())
         }
         "child-sa" => {
@@ -335,7 +367,16 @@ fn answer(lab: &Lab, gateway: &Gateway<'_>, request: &str) -> Result<String, Str
             let out = lab
                 .exec_within(
                     Ns::Client,
-                    &["ping", "-c", "3", "-i", "0.3", "-W", "2", &addr::LAN_HOST_V4.to_string()],
+                    &[
+                        "ping",
+                        "-c",
+                        "3",
+                        "-i",
+                        "0.3",
+                        "-W",
+                        "2",
+                        &addr::LAN_HOST_V4.to_string(),
+                    ],
                     Duration::from_secs(15),
                 )
                 .map_err(err)?;

@@ -106,7 +106,8 @@ export function StatusView(props: {
                 (now ↓ {formatRate(last.rx)} · ↑ {formatRate(last.tx)})
               </span>
             )}
-            <TrafficGraph samples={props.samples} />
+            {/* The graph is about a live tunnel; after a failure it would only be an empty box. */}
+            {conn && <TrafficGraph samples={props.samples} />}
           </dd>
         </dl>
       )}

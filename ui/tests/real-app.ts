@@ -8,12 +8,13 @@
 // hands it to the running instance); the test checks the preview, types a wrong password, sees
 // the failure in words, fixes the password, connects (the gateway held back for a moment so
 // "connecting" is seen), sees "Connected" with the virtual IP and DNS, pings through the tunnel,
-// reads the log, disconnects; then connects and disconnects from the tray menu.
+// reads the log, disconnects; then connects and disconnects from the tray menu; last, a
+// tern://import link opened from the desktop shows its preview in the running app.
 //
 // Lab actions (hold the gateway, ping, check the gateway's SAs) are asked of the Rust test:
 // `LAB <request>` on stdout, the answer (`ok …` / `err …`) on stdin.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -112,6 +113,9 @@ async function wd(method: string, path: string, body?: unknown) {
     method,
     headers: { 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(30_000),
+  }).catch((e: unknown) => {
+    throw new Error(`${method} ${path}: ${String(e)}`);
   });
   const json = (await res.json()) as { value: any };
   if (!res.ok) throw new Error(`${method} ${path}: ${JSON.stringify(json.value)}`);
@@ -120,7 +124,12 @@ async function wd(method: string, path: string, body?: unknown) {
 const s = (path: string) => `/session/${session}${path}`;
 const find = async (css: string) => Object.values(await wd('POST', s('/element'), { using: 'css selector', value: css }))[0] as string;
 const click = async (css: string) => wd('POST', s(`/element/${await find(css)}/click`), {});
-const type = async (css: string, text: string) => wd('POST', s(`/element/${await find(css)}/value`), { text });
+// Retried: a field in a dialog that is still opening is not focusable yet.
+const type = (css: string, text: string) =>
+  until(`typing into ${css}`, async () => {
+    await wd('POST', s(`/element/${await find(css)}/value`), { text });
+    return true;
+  }, 5_000);
 // Text as the DOM has it (WebKitWebDriver's element text leaves out some grid cells).
 const textOf = async (css: string) =>
   (await wd('POST', s('/execute/sync'), { script: 'const e = document.querySelector(arguments[0]); return e ? e.textContent : null;', args: [css] })) as string | null;
@@ -131,10 +140,16 @@ const waitHeadline = (what: string, match: (h: string) => boolean, ms = 20_000) 
     return h !== null && match(h) ? h : null;
   }, ms);
 
+/** A screenshot of the app's window as the X server shows it (WebKitWebDriver's own screenshot
+ * command stalls once the import dialog has closed). */
 async function shot(name: string) {
   if (!SHOTS) return;
-  const png = (await wd('GET', s('/screenshot'))) as string;
-  writeFileSync(join(SHOTS, `app-${name}.png`), Buffer.from(png, 'base64'));
+  await sleep(300); // let the last change paint
+  const info = run('xwininfo', ['-name', 'Tern']);
+  const num = (label: string) => Number(info.match(new RegExp(`${label}:\\s+(-?\\d+)`))?.[1] ?? NaN);
+  const [x, y, w, h] = [num('Absolute upper-left X'), num('Absolute upper-left Y'), num('Width'), num('Height')];
+  if ([x, y, w, h].some(Number.isNaN)) throw new Error(`no geometry for the window:\n${info}`);
+  run('import', ['-window', 'root', '-crop', `${w}x${h}+${x}+${y}`, '+repage', join(SHOTS, `app-${name}.png`)]);
   log(`screenshot app-${name}.png`);
 }
 
@@ -158,7 +173,10 @@ function installDesktopAssociation() {
   check(/%[uUfF]/.test(exec[2]!), `the .desktop file passes the opened file or link (Exec=${exec[1]}${exec[2]})`);
   // Installed, `tern-gui` is on PATH; here the built binary stands in for it.
   writeFileSync(join(data, 'applications/tern.desktop'), desktop.replace(/^Exec=\S+/m, `Exec=${APP}`));
-  writeFileSync(join(env.XDG_CONFIG_HOME!, 'mimeapps.list'), '[Default Applications]\napplication/vnd.strongswan.profile=tern.desktop\n');
+  writeFileSync(
+    join(env.XDG_CONFIG_HOME!, 'mimeapps.list'),
+    '[Default Applications]\napplication/vnd.strongswan.profile=tern.desktop\nx-scheme-handler/tern=tern.desktop\n',
+  );
   const type = run('gio', ['info', '-a', 'standard::content-type', SSWAN]);
   check(type.includes('application/vnd.strongswan.profile'), 'the shared-mime-info XML makes a .sswan file application/vnd.strongswan.profile');
   const handler = run('gio', ['mime', 'application/vnd.strongswan.profile']);
@@ -216,7 +234,11 @@ async function trayMenu(nth: number, screenshot?: string) {
 
 async function main() {
   for (const dir of ['home', 'config/tern', 'data', 'cache', 'runtime']) mkdirSync(join(work, dir), { recursive: true, mode: 0o700 });
-  if (SHOTS) mkdirSync(SHOTS, { recursive: true });
+  if (SHOTS) {
+    mkdirSync(SHOTS, { recursive: true });
+    // Only this run's pictures (a failure.png from an earlier run would mislead).
+    for (const f of readdirSync(SHOTS)) if (/^app-.*\.png$/.test(f)) rmSync(join(SHOTS, f));
+  }
   installDesktopAssociation();
 
   start('Xvfb', [DISPLAY, '-nolock', '-nolisten', 'tcp', '-screen', '0', `${SCREEN.width}x${SCREEN.height}x24`]);
@@ -272,8 +294,8 @@ async function main() {
   await click('[data-testid="failure-password"]');
   await type('[data-testid="secret-eap-password"]', PASSWORD);
   await click('[data-testid="secrets-save"]');
-  const connecting = await waitHeadline('Connecting', (h) => h.startsWith('Connecting'));
-  check(connecting.includes('Contacting the server'), `the stage is shown: "${connecting}"`);
+  const connecting = await waitHeadline('Connecting — Contacting the server', (h) => h.startsWith('Connecting') && h.includes('Contacting the server'));
+  check(true, `the stage is shown: "${connecting}"`);
   await sleep(800);
   await shot('connecting');
   await lab('release-gateway');
@@ -290,7 +312,11 @@ async function main() {
   const ping = await lab('ping');
   check(ping.includes(' 0% packet loss'), `a ping through the tunnel: ${ping}`);
   await until('traffic counted', async () => /[1-9]/.test((await textOf('[data-testid="status-traffic"]')) ?? ''), 10_000);
-  await sleep(2500); // a few graph samples
+  // A few seconds of traffic for the live graph.
+  for (let i = 0; i < 3; i++) {
+    await sleep(700);
+    await lab('ping');
+  }
   check(!trayPixels().equals(disconnectedIcon), 'the tray icon changed its look for "connected"');
   await shot('connected');
 
@@ -318,6 +344,21 @@ async function main() {
   await waitHeadline('Not connected (from the tray)', (h) => h === 'Not connected');
   await lab('no-sa');
   check(true, 'the tray menu disconnects');
+
+  // A tern://import link (from a web page or a mail) goes the same way: the desktop hands it to
+  // the running app, which previews what it carries.
+  const data = readFileSync(SSWAN).toString('base64url');
+  run('gio', ['open', `tern://import?data=${data}&name=from-a-link.sswan`], { DBUS_SESSION_BUS_ADDRESS: bus });
+  const linked = await until('the preview of the link', async () => {
+    const t = await textOf('[data-testid="import-dialog"]');
+    return t?.includes('Import from-a-link.sswan') ? t : null;
+  });
+  check(linked.includes(GATEWAY), 'a tern://import link opens the preview in the running app');
+  await wd('POST', s('/execute/sync'), {
+    script: '[...document.querySelectorAll("[data-testid=import-dialog] button")].find((b) => b.textContent.trim() === "Cancel").click();',
+    args: [],
+  });
+  await until('the link preview to close', async () => (await textOf('[data-testid="import-dialog"]')) === null);
 }
 
 let failed = false;
@@ -326,7 +367,10 @@ try {
 } catch (e) {
   failed = true;
   console.log(`not ok - ${String(e)}`);
-  if (session) await shot('failure').catch(() => undefined);
+  if (session) {
+    await shot('failure').catch(() => undefined);
+    console.log(`  the window's status headline: ${await headline().catch((e: unknown) => String(e))}`);
+  }
   for (const line of stderrLog.slice(-40)) console.log(`  ${line}`);
 } finally {
   if (session) await wd('DELETE', s('')).catch(() => undefined);

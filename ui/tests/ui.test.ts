@@ -320,6 +320,8 @@ describe('every error state', () => {
       await app.emit('tern://status', STATUS.failed('gateway_unreachable', 'no answer'));
       await expect.poll(() => app.page.getByTestId('failure').innerText()).toContain(explainFailure({ kind: 'gateway_unreachable', message: '' }).summary);
       expect(await app.page.getByTestId('failure-password').count()).toBe(0);
+      // No live graph without a tunnel.
+      expect(await app.page.getByTestId('traffic-graph').count()).toBe(0);
     });
   });
 

@@ -61,15 +61,19 @@ const TAURI_DRIVER_VERSION: &str = "2.0.6";
 /// Screenshots land in `$CARGO_TARGET_DIR/gui-artifacts`.
 pub fn real_window() -> Result<Outcome, String> {
     if !system::is_root() {
-        return Err("the real-window test needs root (network and PID namespaces); run as root \
+        return Err(
+            "the real-window test needs root (network and PID namespaces); run as root \
                     or use `cargo xtask test --quick`"
-            .into());
+                .into(),
+        );
     }
     let mut packages = crate::LAB_PACKAGES.to_vec();
     packages.extend(WINDOW_PACKAGES);
     system::ensure_apt_packages(&packages)?;
     ensure_tauri_driver()?;
     npm_ci()?;
+    // The app embeds ui/dist at compile time.
+    in_ui("npm", &["run", "build"])?;
     // The same set as a contributor's usual build, so features unify the same way and nothing
     // is rebuilt twice.
     system::cargo(&["build", "-p", "ternd", "-p", "tern-cli", "-p", "tern-gui"])?;
