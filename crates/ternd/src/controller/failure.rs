@@ -1,7 +1,8 @@
 //! Turning what went wrong into an [`ipc::Failure`]: a class the UI can act on and one sentence
 //! for people. IKE errors already carry user-facing messages; this adds the class.
 
-use ike::{CloseReason, Error, PeerIncompatible};
+use ike::eap::EapError;
+use ike::{AuthFailure, CloseReason, Error, PeerIncompatible};
 use ipc::{Failure, FailureKind};
 
 use crate::platform::PlatformError;
@@ -11,6 +12,13 @@ use crate::platform::PlatformError;
 pub fn from_ike(error: &Error) -> Failure {
     let kind = match error {
         Error::Timeout { .. } => FailureKind::GatewayUnreachable,
+        // The gateway could not prove it is the one the profile names: that is for the user's
+        // IT team or the profile to fix, not a password to type again.
+        Error::AuthenticationFailed(
+            AuthFailure::Certificate(_)
+            | AuthFailure::PeerIdMismatch { .. }
+            | AuthFailure::Eap(EapError::ServerCertificate(_)),
+        ) => FailureKind::ServerCertificateRejected,
         Error::AuthenticationFailed(_) => FailureKind::AuthenticationFailed,
         Error::PeerIncompatible(
             PeerIncompatible::NoIkeProposalChosen | PeerIncompatible::NoEspProposalChosen,
@@ -74,7 +82,7 @@ pub fn is_transient(failure: &Failure) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use ike::AuthFailure;
+    use ike::cert::CertError;
     use ike::wire::ExchangeType;
 
     use super::*;
@@ -95,6 +103,17 @@ mod tests {
         let auth = from_ike(&AuthFailure::RejectedByPeer.into());
         assert_eq!(auth.kind, FailureKind::AuthenticationFailed);
         assert!(!is_transient(&auth));
+        let untrusted = from_ike(&AuthFailure::Certificate(CertError::NoServerCertificate).into());
+        assert_eq!(untrusted.kind, FailureKind::ServerCertificateRejected);
+        let impostor = from_ike(
+            &AuthFailure::PeerIdMismatch {
+                expected: "vpn.example.com".into(),
+                got: "vpn.example.org".into(),
+            }
+            .into(),
+        );
+        assert_eq!(impostor.kind, FailureKind::ServerCertificateRejected);
+        assert!(!is_transient(&impostor));
         let proposal = from_ike(&PeerIncompatible::NoEspProposalChosen.into());
         assert_eq!(proposal.kind, FailureKind::NoCommonProposal);
         assert_eq!(
