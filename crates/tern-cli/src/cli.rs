@@ -101,11 +101,13 @@ pub enum Command {
         /// Wait until the tunnel is up (exit 0) or has failed (exit 4).
         #[arg(long)]
         wait: bool,
-        /// With --wait: give up (and cancel the attempt) after this many seconds (exit 5).
+        /// With --wait: give up (and cancel the attempt) after this many seconds (exit 5). The
+        /// default outlasts the IKE retransmissions (about 60 s), so an unreachable gateway is
+        /// reported as such (exit 4) rather than as a timeout.
         #[arg(
             long,
             value_name = "SECONDS",
-            default_value_t = 30,
+            default_value_t = 75,
             requires = "wait",
             value_parser = clap::value_parser!(u64).range(1..=3600)
         )]
