@@ -40,7 +40,8 @@
 //!     while let Some(event) = initiator.poll_event() {
 //!         match event {
 //!             Event::ChildSaEstablished(child) => { /* install child.keys in ESP */ }
-//!             Event::ChildSaRekeyed { replaces, child } => { /* add child, send with it */ }
+//!             Event::ChildSaRekeyed { replaces, child } => { /* add its inbound SA */ }
+//!             Event::ChildSaActive { inbound_spi } => { /* send with that CHILD_SA now */ }
 //!             Event::ChildSaDeleted { inbound_spi } => { /* remove that ESP SA */ }
 //!             Event::Closed { reason } => return println!("closed: {reason:?}"),
 //!             Event::Stage(_) | Event::IkeSaRekeyed { .. } => {}
@@ -74,8 +75,8 @@ mod reassembly;
 pub mod wire;
 
 pub use config::{
-    AuthConfig, ConfigRequest, EspProposal, IkeProposal, InitiatorConfig, RetransmitConfig,
-    ServerAuth,
+    AuthConfig, ConfigRequest, EspProposal, IkeProposal, InitiatorConfig, LifecycleConfig,
+    RetransmitConfig, ServerAuth,
 };
 pub use error::{AuthFailure, Error, PeerIncompatible, PeerMisbehaved};
 pub use exchange::{NON_ESP_MARKER, Transmit};

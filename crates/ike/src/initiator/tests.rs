@@ -2,6 +2,7 @@
 //! responder uses the same codec and crypto, and can be told to misbehave.
 
 use core::time::Duration;
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
 
@@ -121,6 +122,20 @@ struct Responder {
     /// The IKE SA our rekey replaced, and its next request ID.
     old_sa: Option<ResponderSa>,
     old_next_request_id: u32,
+    /// Our role in the old IKE SA.
+    old_role_initiator: bool,
+    /// The initiator's responses to our requests, as received.
+    responses_received: Vec<Vec<u8>>,
+    /// Error notifies to answer the initiator's next CREATE_CHILD_SA requests with.
+    refuse_create_child: VecDeque<NotifyType>,
+    /// Refuse CHILD_SA rekeys that offer a key exchange.
+    refuse_pfs: bool,
+    /// The nonce of our next CREATE_CHILD_SA answer, instead of a random one.
+    answer_nonce: Option<Vec<u8>>,
+    /// The nonce of our next rekey request, instead of a random one.
+    request_nonce: Option<Vec<u8>>,
+    /// The IKE SA the initiator's rekey created, switched to once the answer is out.
+    pending_switch: Option<ResponderSa>,
 }
 
 fn ike_auth_ok(v: &[Payload]) -> bool {
@@ -140,6 +155,13 @@ impl Responder {
             role_initiator: false,
             old_sa: None,
             old_next_request_id: 0,
+            old_role_initiator: false,
+            responses_received: Vec::new(),
+            refuse_create_child: VecDeque::new(),
+            refuse_pfs: false,
+            answer_nonce: None,
+            request_nonce: None,
+            pending_switch: None,
         }
     }
 
@@ -156,8 +178,15 @@ impl Responder {
             None => (false, datagram),
         };
         let msg = Message::parse(data).unwrap();
+        let on_old_sa = self.old_sa.as_ref().is_some_and(|old| {
+            old.spi_i == msg.header.initiator_spi && old.spi_r == msg.header.responder_spi
+        });
+        if on_old_sa {
+            return self.on_old(|r| r.handle(from, datagram));
+        }
         let mut out = Vec::new();
         if msg.header.flags.response() {
+            self.responses_received.push(datagram.to_vec());
             return out;
         }
         self.requests_seen.push(msg.header.exchange_type);
@@ -175,6 +204,14 @@ impl Responder {
             };
             self.last_response = Some((msg.header.message_id, reply.clone()));
             out.extend(reply);
+            if let Some(new) = self.pending_switch.take() {
+                // The initiator rekeyed the IKE SA: we stay its responder.
+                self.old_sa = self.sa.replace(new);
+                self.old_role_initiator = self.role_initiator;
+                self.old_next_request_id = self.next_request_id;
+                self.next_request_id = 0;
+                self.last_response = None;
+            }
         }
         if marker {
             for o in &mut out {
@@ -375,6 +412,7 @@ impl Responder {
         let reply = match msg.header.exchange_type {
             ExchangeType::IKE_AUTH if self.cfg.eap.is_some() => self.on_eap_auth(&inner),
             ExchangeType::IKE_AUTH => self.on_ike_auth(&inner),
+            ExchangeType::CREATE_CHILD_SA => self.on_create_child_sa(&inner),
             _ => vec![],
         };
         let header = self.header(msg.header.exchange_type, id, true);
@@ -579,11 +617,15 @@ struct Net {
 }
 
 fn config() -> InitiatorConfig {
-    InitiatorConfig::new(
+    let mut config = InitiatorConfig::new(
         gateway(),
         Identity::Email("alice@example.com".into()),
         AuthConfig::Psk(Zeroizing::new(PSK.to_vec())),
-    )
+    );
+    // No rekey timers: `Net::run` runs until nothing is left to do.
+    config.lifecycle.child_rekey = None;
+    config.lifecycle.ike_rekey = None;
+    config
 }
 
 impl Net {
@@ -1426,7 +1468,7 @@ struct GatewayRekey {
 impl Responder {
     /// A CREATE_CHILD_SA request rekeying the CHILD_SA whose gateway-inbound SPI is `old`.
     fn rekey_request(&mut self, old: u32, pfs: Option<DhGroup>) -> (Vec<u8>, GatewayRekey) {
-        let ni = self.random(32);
+        let ni = self.request_nonce.take().unwrap_or_else(|| self.random(32));
         let new_spi: u32 = 0xc0de_0002;
         let mut transforms = vec![TransformRepr::with_key_length(
             transform_type::ENCR,
@@ -1551,6 +1593,12 @@ fn child_rekey_on(net: &mut Net, pfs: Option<DhGroup>) {
     let reply = net.initiator.poll_transmit().unwrap();
     let (_, inner) = net.responder.read_response(&reply.payload);
     assert_eq!(inner, [Payload::Delete(DeleteRepr::esp(&[old_in.get()]))]);
+    // Only now do we send with the new SA (the gateway has surely installed it).
+    let new_in = child.keys.inbound.spi;
+    assert!(matches!(
+        net.initiator.poll_event(),
+        Some(Event::ChildSaActive { inbound_spi }) if inbound_spi == new_in
+    ));
     assert!(matches!(
         net.initiator.poll_event(),
         Some(Event::ChildSaDeleted { inbound_spi }) if inbound_spi == old_in
@@ -1764,6 +1812,7 @@ impl Responder {
         self.old_sa = Some(old);
         self.old_next_request_id = self.next_request_id;
         self.next_request_id = 0;
+        self.old_role_initiator = self.role_initiator;
         self.role_initiator = true;
         self.last_response = None;
     }
@@ -1773,7 +1822,7 @@ impl Responder {
         let swap = |r: &mut Self| {
             core::mem::swap(&mut r.sa, &mut r.old_sa);
             core::mem::swap(&mut r.next_request_id, &mut r.old_next_request_id);
-            r.role_initiator = !r.role_initiator;
+            core::mem::swap(&mut r.role_initiator, &mut r.old_role_initiator);
         };
         swap(self);
         let out = f(self);
@@ -1855,13 +1904,8 @@ fn liveness_checks_are_answered_or_time_out() {
     let now = net.now;
     assert!(net.initiator.send_liveness_check(now));
     net.run();
-    assert_eq!(
-        *net.failure(),
-        Error::Timeout {
-            exchange: ExchangeType::INFORMATIONAL,
-            attempts: 6
-        }
-    );
+    assert_eq!(*net.close_reason(), CloseReason::PeerDead);
+    assert_eq!(net.now - now, crate::LifecycleConfig::default().dpd_timeout);
 }
 
 // ---- EAP: a gateway with a certificate running EAP-MSCHAPv2 ----
@@ -2221,3 +2265,7 @@ mod eap {
         assert_eq!(net.responder.eap().eap_responses, 1);
     }
 }
+
+// ---- the established phase: our rekeys, collisions, liveness, deletes ----
+
+mod lifecycle;

@@ -1,9 +1,12 @@
-//! Connected: traffic flows. Follows the IKE SA (CHILD_SA rekeys by the gateway, its deletes,
-//! liveness checks when the gateway has been silent), sends NAT keepalives, publishes traffic
-//! statistics, and leaves for Disconnecting on request or Reconnecting when the SA is lost.
+//! Connected: traffic flows. Follows the IKE SA (CHILD_SA rekeys, make-before-break: the new
+//! inbound SA next to the old, the outbound switch when the core says the new SA is usable, the
+//! old inbound SA removed a moment after its delete), sends liveness checks when the gateway has
+//! been silent for the DPD interval, NAT keepalives when behind a NAT, asks for a rekey when the
+//! outbound SA's sequence space runs low, publishes traffic statistics, and leaves for
+//! Disconnecting on request or Reconnecting when the SA is lost (a dead gateway included).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use esp::{EspSaConfig, OutboundSa};
 use ike::Event;
@@ -26,13 +29,19 @@ pub(super) struct Connection<T> {
     pub tun: Arc<T>,
     pub counters: Arc<Counters>,
     pub outbound: watch::Sender<Arc<OutboundSa>>,
+    /// Outbound SAs of rekeyed CHILD_SAs (by their inbound SPI) waiting for
+    /// [`Event::ChildSaActive`].
+    pub staged: Vec<(ipsec_types::Spi, OutboundSa)>,
+    /// Inbound SAs to remove once packets sent with them before their delete have arrived.
+    pub removals: Vec<(Instant, ipsec_types::Spi)>,
     pub inbound: mpsc::Sender<InboundControl<T>>,
     pub nat_t_reader: AbortOnDrop,
     pub tun_reader: AbortOnDrop,
     pub info: ConnectionInfo,
     pub plan: TunnelNetworkPlan,
     pub mtu: u16,
-    pub request_dpd: Option<u32>,
+    /// Silence after which a liveness check is sent; `None`: never.
+    pub request_dpd: Option<Duration>,
     pub nat_keepalive_secs: Option<u16>,
 }
 
@@ -81,33 +90,40 @@ pub(super) async fn run<P: Platform>(
     tracing::info!("connected");
 
     let mut stats = tokio::time::interval(ctx.config.stats_interval);
-    let dpd_every = connection
-        .request_dpd
-        .map_or(Duration::MAX, |secs| Duration::from_secs(u64::from(secs)));
-    let mut dpd = tokio::time::interval(dpd_every.min(Duration::from_secs(86_400 * 365)));
+    // Silence is measured on this tick; a liveness check goes out once it reaches the interval.
+    let mut dpd = tokio::time::interval(Duration::from_millis(250));
     let keepalive_every = connection
         .nat_keepalive_secs
         .map_or(ctx.config.nat_keepalive, |s| {
             Duration::from_secs(u64::from(s))
         });
+    // RFC 3948 keepalives keep a NAT's mapping open; without a NAT they are noise.
+    let behind_nat = connection.info.local_behind_nat;
     let mut keepalive = tokio::time::interval(keepalive_every);
     for timer in [&mut stats, &mut dpd, &mut keepalive] {
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         timer.reset();
     }
     let mut last_stats = connection.counters.snapshot();
-    let mut last_received = connection.counters.received();
+    let mut silence = Silence::new(connection.counters.received());
+    let mut volume_rekey_asked = None;
 
     loop {
         tokio::select! {
             event = connection.driver.next_event() => match event {
                 Event::ChildSaRekeyed { replaces, child } => {
                     rekeyed(&mut connection, replaces, *child).await;
-                    let info = connection.info.clone();
-                    ctx.shared.update(|s| s.connection = Some(info));
+                }
+                Event::ChildSaActive { inbound_spi } => {
+                    if activate(&mut connection, inbound_spi) {
+                        let info = connection.info.clone();
+                        ctx.shared.update(|s| s.connection = Some(info));
+                    }
                 }
                 Event::ChildSaDeleted { inbound_spi } => {
-                    let _ = connection.inbound.send(InboundControl::Remove(inbound_spi)).await;
+                    // Packets the gateway sent with it just before may still be on their way.
+                    connection.removals.push((Instant::now() + INBOUND_GRACE, inbound_spi));
+                    connection.staged.retain(|(spi, _)| *spi != inbound_spi);
                 }
                 Event::Closed { reason } => {
                     let lost = failure::from_close(&reason);
@@ -152,21 +168,102 @@ pub(super) async fn run<P: Platform>(
                     last_stats = now;
                     ctx.shared.publish();
                 }
+                remove_due(&mut connection).await;
+                let outbound = Arc::clone(&connection.outbound.borrow());
+                if sequence_space_low(&outbound) && volume_rekey_asked != Some(outbound.spi()) {
+                    volume_rekey_asked = Some(outbound.spi());
+                    tracing::info!(spi = %outbound.spi(), "outbound sequence space running low; rekeying");
+                    connection.driver.rekey_child_sa();
+                }
             }
             _ = dpd.tick() => {
-                let received = connection.counters.received();
-                if received == last_received && connection.driver.send_liveness_check() {
-                    tracing::debug!("gateway silent; sent a liveness check");
+                if let Some(interval) = connection.request_dpd
+                    && silence.is_quiet_for(connection.counters.received(), interval)
+                    && connection.driver.send_liveness_check()
+                {
+                    tracing::debug!(?interval, "gateway silent; sent a liveness check");
+                    silence.restart();
                 }
-                last_received = received;
             }
-            _ = keepalive.tick() => datapath::send_keepalive(&connection.driver.sockets().nat_t),
+            _ = keepalive.tick(), if behind_nat => datapath::send_keepalive(&connection.driver.sockets().nat_t),
         }
     }
 }
 
-/// Installs a CHILD_SA the gateway rekeyed: the new inbound SA next to the old one, the new
-/// outbound SA in place of the old one.
+/// How long an inbound SA stays after its delete, for packets already on their way.
+const INBOUND_GRACE: Duration = Duration::from_secs(2);
+
+/// Tracks how long the gateway has been silent (no datagram of any kind).
+struct Silence {
+    received: u64,
+    since: Instant,
+}
+
+impl Silence {
+    fn new(received: u64) -> Self {
+        Self {
+            received,
+            since: Instant::now(),
+        }
+    }
+
+    /// Whether nothing arrived for `interval`, given the current count of received datagrams.
+    fn is_quiet_for(&mut self, received: u64, interval: Duration) -> bool {
+        if received != self.received {
+            self.received = received;
+            self.since = Instant::now();
+        }
+        self.since.elapsed() >= interval
+    }
+
+    /// Measures silence again from now (after a liveness check went out).
+    fn restart(&mut self) {
+        self.since = Instant::now();
+    }
+}
+
+/// Whether the outbound SA has used 15/16 of its sequence space (RFC 4303 §3.3.3: it must
+/// never wrap), so a rekey is due.
+fn sequence_space_low(sa: &OutboundSa) -> bool {
+    let limit: u64 = if sa.suite().esn {
+        u64::MAX / 16 * 15
+    } else {
+        u64::from(u32::MAX) / 16 * 15
+    };
+    sa.next_sequence() >= limit
+}
+
+/// Removes inbound SAs whose grace time is over.
+async fn remove_due<T: crate::platform::TunDevice + 'static>(connection: &mut Connection<T>) {
+    let now = Instant::now();
+    let (due, later): (Vec<_>, Vec<_>) = connection
+        .removals
+        .drain(..)
+        .partition(|(at, _)| *at <= now);
+    connection.removals = later;
+    for (_, spi) in due {
+        let _ = connection.inbound.send(InboundControl::Remove(spi)).await;
+    }
+}
+
+/// Sends with the rekeyed CHILD_SA `inbound_spi` from now on; `false` if it is unknown.
+fn activate<T>(connection: &mut Connection<T>, inbound_spi: ipsec_types::Spi) -> bool {
+    let Some(at) = connection
+        .staged
+        .iter()
+        .position(|(spi, _)| *spi == inbound_spi)
+    else {
+        return false;
+    };
+    let (_, outbound) = connection.staged.swap_remove(at);
+    connection.outbound.send_replace(Arc::new(outbound));
+    connection.info.rekeys += 1;
+    tracing::info!(%inbound_spi, "sending with the rekeyed CHILD_SA");
+    true
+}
+
+/// Installs a rekeyed CHILD_SA: the new inbound SA next to the old one; the new outbound SA
+/// waits for [`Event::ChildSaActive`].
 async fn rekeyed<T: crate::platform::TunDevice + 'static>(
     connection: &mut Connection<T>,
     replaces: ipsec_types::Spi,
@@ -176,6 +273,7 @@ async fn rekeyed<T: crate::platform::TunDevice + 'static>(
     drop(child.keys);
     match sas {
         Ok((outbound, inbound)) => {
+            let installed_spi = inbound.spi();
             let installed = InboundChild {
                 sa: inbound,
                 ts_local: child.ts_local,
@@ -186,9 +284,8 @@ async fn rekeyed<T: crate::platform::TunDevice + 'static>(
                 .inbound
                 .send(InboundControl::Install(Box::new(installed)))
                 .await;
-            connection.outbound.send_replace(Arc::new(outbound));
-            connection.info.rekeys += 1;
-            tracing::info!(%replaces, "CHILD_SA rekeyed");
+            connection.staged.push((installed_spi, outbound));
+            tracing::info!(%replaces, new = %installed_spi, "CHILD_SA rekeyed");
         }
         Err(error) => tracing::error!(%error, "cannot install the rekeyed CHILD_SA"),
     }

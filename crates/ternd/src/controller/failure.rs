@@ -37,6 +37,10 @@ pub fn from_close(reason: &CloseReason) -> Failure {
             kind: FailureKind::ProtocolError,
             message: "the VPN gateway closed the connection".into(),
         },
+        CloseReason::PeerDead => Failure {
+            kind: FailureKind::GatewayUnreachable,
+            message: "the VPN gateway stopped answering (dead-peer detection)".into(),
+        },
         CloseReason::Closed => Failure {
             kind: FailureKind::Internal,
             message: "the connection was closed".into(),

@@ -142,6 +142,13 @@ impl IkeDriver {
         sent
     }
 
+    /// Rekeys the current CHILD_SA now (ESP volume limits); `false` unless established.
+    pub fn rekey_child_sa(&mut self) -> bool {
+        let started = self.initiator.rekey_child_sa(Instant::now());
+        self.flush();
+        started
+    }
+
     /// Closes the SA and waits at most `limit` for the gateway's answer; returns whether the
     /// close completed (gateway answered, or the initiator gave up by itself).
     pub async fn close_within(&mut self, limit: Duration) -> bool {
