@@ -134,6 +134,10 @@ pub enum CloseReason {
     /// The gateway left a liveness check unanswered for
     /// [`crate::LifecycleConfig::dpd_timeout`] (dead-peer detection): reconnect.
     PeerDead,
+    /// The gateway limited how long our authentication holds (AUTH_LIFETIME, RFC 4478) and
+    /// that time is nearly up: connect again, which authenticates afresh (the new IKE_AUTH's
+    /// INITIAL_CONTACT clears whatever of the old SA the gateway still has).
+    Reauthenticate,
     /// [`Initiator::close`] was called.
     Closed,
 }
@@ -1297,7 +1301,7 @@ impl Initiator {
             inbound: auth.inbound_spi,
             outbound: outbound_spi,
         }];
-        let life = lifecycle::Life::new(&tsi.selectors, &tsr.selectors);
+        let life = lifecycle::Life::new(&tsi.selectors, &tsr.selectors, inner);
         self.state = State::Established(Box::new(Established {
             children,
             template,

@@ -124,10 +124,22 @@ pub(super) struct Life {
     pfs_group: Option<DhGroup>,
     /// The gateway refused PFS: rekey without a key exchange.
     pfs_refused: bool,
+    /// The gateway's AUTH_LIFETIME (RFC 4478), until the timers are armed.
+    auth_lifetime: Option<core::time::Duration>,
+    /// When we reauthenticate (shortly before the gateway's AUTH_LIFETIME ends).
+    reauth_at: Option<Instant>,
 }
 
 impl Life {
-    pub(super) fn new(ts_local: &[TrafficSelector], ts_remote: &[TrafficSelector]) -> Self {
+    /// `ike_auth` is the last IKE_AUTH response (for its AUTH_LIFETIME).
+    pub(super) fn new(
+        ts_local: &[TrafficSelector],
+        ts_remote: &[TrafficSelector],
+        ike_auth: &[Payload],
+    ) -> Self {
+        let auth_lifetime = super::notify(ike_auth, NotifyType::AUTH_LIFETIME)
+            .and_then(|n| <[u8; 4]>::try_from(n.data.as_slice()).ok())
+            .map(|secs| core::time::Duration::from_secs(u64::from(u32::from_be_bytes(secs))));
         Self {
             ts_local: ts_local.to_vec(),
             ts_remote: ts_remote.to_vec(),
@@ -143,6 +155,8 @@ impl Life {
             dpd_deadline: None,
             pfs_group: None,
             pfs_refused: false,
+            auth_lifetime,
+            reauth_at: None,
         }
     }
 
@@ -152,6 +166,7 @@ impl Life {
             self.ike_rekey_at,
             self.retry_at,
             self.dpd_deadline,
+            self.reauth_at,
         ]
         .into_iter()
         .chain(self.activations.iter().map(|a| Some(a.deadline)))
@@ -322,6 +337,14 @@ impl Initiator {
                     jittered(now, config.lifecycle.ike_rekey, config, rng.as_mut())?,
                 ))
             });
+        // Reauthenticate a tenth of the lifetime (at most a minute, at least a second) early.
+        est.life.reauth_at = est.life.auth_lifetime.map(|lifetime| {
+            let margin = (lifetime / 10)
+                .min(core::time::Duration::from_secs(60))
+                .max(core::time::Duration::from_secs(1))
+                .min(lifetime);
+            now + lifetime - margin
+        });
         match armed {
             Ok((child, ike)) => {
                 est.life.child_rekey_at = child;
@@ -355,6 +378,12 @@ impl Initiator {
         let State::Established(est) = &mut self.state else {
             return;
         };
+        if est.life.reauth_at.is_some_and(|t| t <= now) {
+            self.tasks.abandon();
+            self.send_delete_unreliably();
+            self.finish(CloseReason::Reauthenticate);
+            return;
+        }
         let life = &mut est.life;
         let events = &mut self.events;
         life.activations.retain(|a| {

@@ -136,6 +136,8 @@ struct Responder {
     request_nonce: Option<Vec<u8>>,
     /// The IKE SA the initiator's rekey created, switched to once the answer is out.
     pending_switch: Option<ResponderSa>,
+    /// Send AUTH_LIFETIME (RFC 4478) with this many seconds in the IKE_AUTH response.
+    auth_lifetime: Option<u32>,
 }
 
 fn ike_auth_ok(v: &[Payload]) -> bool {
@@ -162,6 +164,7 @@ impl Responder {
             answer_nonce: None,
             request_nonce: None,
             pending_switch: None,
+            auth_lifetime: None,
         }
     }
 
@@ -411,7 +414,16 @@ impl Responder {
         let id = msg.header.message_id;
         let reply = match msg.header.exchange_type {
             ExchangeType::IKE_AUTH if self.cfg.eap.is_some() => self.on_eap_auth(&inner),
-            ExchangeType::IKE_AUTH => self.on_ike_auth(&inner),
+            ExchangeType::IKE_AUTH => {
+                let mut reply = self.on_ike_auth(&inner);
+                reply.extend(self.auth_lifetime.map(|secs| {
+                    Payload::Notify(NotifyRepr::new(
+                        NotifyType::AUTH_LIFETIME,
+                        secs.to_be_bytes().to_vec(),
+                    ))
+                }));
+                reply
+            }
             ExchangeType::CREATE_CHILD_SA => self.on_create_child_sa(&inner),
             _ => vec![],
         };

@@ -139,6 +139,11 @@ pub(super) async fn run<P: Platform>(
                     let Connection { request, tun, plan, mtu, .. } = *connection;
                     ctx.shared.set_counters(None);
                     ctx.held = Some(Held { tun, plan, mtu });
+                    if reason == ike::CloseReason::Reauthenticate {
+                        // Planned: log in again at once, without a back-off delay.
+                        tracing::info!("reauthenticating");
+                        return Next::Connecting { request, attempt: 1 };
+                    }
                     return Next::Reconnecting {
                         request,
                         attempt: 1,

@@ -41,6 +41,10 @@ pub fn from_close(reason: &CloseReason) -> Failure {
             kind: FailureKind::GatewayUnreachable,
             message: "the VPN gateway stopped answering (dead-peer detection)".into(),
         },
+        CloseReason::Reauthenticate => Failure {
+            kind: FailureKind::GatewayUnreachable,
+            message: "the VPN gateway asked for a new login (reauthentication)".into(),
+        },
         CloseReason::Closed => Failure {
             kind: FailureKind::Internal,
             message: "the connection was closed".into(),

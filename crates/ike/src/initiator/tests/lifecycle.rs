@@ -733,6 +733,33 @@ fn close_during_a_rekey_waits_for_it_then_deletes() {
     ));
 }
 
+#[test]
+fn auth_lifetime_asks_for_reauthentication_shortly_before_it_ends() {
+    let mut net = Net::new(lifecycle_config(|_| {}), ResponderConfig::default());
+    net.responder.auth_lifetime = Some(25);
+    net.run();
+    net.established();
+    net.take_events();
+    net.run_for(Duration::from_secs(22));
+    assert!(!net.initiator.is_closed());
+    net.run_for(Duration::from_secs(1));
+    // 25 s minus a tenth: the CHILD_SA rekeys at 10 s and 20 s happen before.
+    let Some(Event::Closed { reason }) = net.events.last() else {
+        panic!("{:?}", net.events)
+    };
+    assert_eq!(*reason, CloseReason::Reauthenticate);
+    let delete = net.sent.last().unwrap();
+    let (_, inner) = net.responder.read_request(&delete.payload);
+    assert_eq!(inner, [Payload::Delete(DeleteRepr::ike())]);
+    assert!(net.initiator.is_closed());
+    let rekeys = net
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::ChildSaActive { .. }))
+        .count();
+    assert_eq!(rekeys, 2);
+}
+
 impl Net {
     /// Our inbound SPI of the CHILD_SA established first.
     fn established_spi(&self) -> Spi {
