@@ -344,7 +344,7 @@ impl Default for LifecycleConfig {
             dpd_timeout: Duration::from_secs(30),
             rekey_activation_delay: Duration::from_secs(3),
             retry_delay: Duration::from_secs(10),
-            mobike: false,
+            mobike: true,
         }
     }
 }

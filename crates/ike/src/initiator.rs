@@ -165,6 +165,12 @@ pub enum Event {
         /// Its inbound SPI (as in the [`Event::ChildSaRekeyed`] that announced it).
         inbound_spi: Spi,
     },
+    /// The gateway accepted our new address (MOBIKE UPDATE_SA_ADDRESSES): the tunnel goes on
+    /// from it.
+    PathUpdated {
+        /// Whether a NAT is in front of us now (RFC 3948 keepalives needed).
+        local_behind_nat: bool,
+    },
     /// The IKE SA was rekeyed (by us or by the gateway); CHILD_SAs are unaffected.
     IkeSaRekeyed {
         /// The new IKE SA's algorithms.
@@ -979,6 +985,12 @@ impl Initiator {
                 Vec::new(),
             )));
         }
+        if self.config.lifecycle.mobike {
+            inner.push(Payload::Notify(NotifyRepr::new(
+                NotifyType::MOBIKE_SUPPORTED,
+                Vec::new(),
+            )));
+        }
         if let Some(remote_id) = &self.config.remote_id {
             inner.push(Payload::IdR(remote_id.to_repr()));
         }
@@ -1392,6 +1404,9 @@ impl Initiator {
         let mut new_sa = None;
         let reply = match header.exchange_type {
             ExchangeType::INFORMATIONAL => {
+                if let State::Established(est) = &mut self.state {
+                    est.life.mobike.note_addresses(&inner);
+                }
                 for p in &inner {
                     let Payload::Delete(d) = p else { continue };
                     if d.protocol == ProtocolId::IKE {
@@ -1928,5 +1943,6 @@ fn negotiated_config(cp: &CpRepr) -> NegotiatedConfig {
 }
 
 mod lifecycle;
+mod mobike;
 #[cfg(test)]
 mod tests;

@@ -45,8 +45,10 @@ pub(super) enum OwnRequest {
     ChildRekey(Box<ChildRekey>),
     /// A CREATE_CHILD_SA rekeying the IKE SA.
     IkeRekey(Box<IkeRekey>),
-    /// An INFORMATIONAL deleting a CHILD_SA; `replaced` when a newer one carries its traffic.
+    /// An INFORMATIONAL deleting a CHILD_SA.
     DeleteChild(ChildPair),
+    /// A MOBIKE UPDATE_SA_ADDRESSES.
+    UpdateAddresses(super::mobike::AddressUpdate),
 }
 
 /// Our half of a CHILD_SA rekey.
@@ -128,6 +130,10 @@ pub(super) struct Life {
     auth_lifetime: Option<core::time::Duration>,
     /// When we reauthenticate (shortly before the gateway's AUTH_LIFETIME ends).
     reauth_at: Option<Instant>,
+    /// What the gateway said about MOBIKE.
+    pub(super) mobike: super::mobike::Mobike,
+    /// Our new address, to announce with UPDATE_SA_ADDRESSES.
+    pub(super) want_address_update: Option<std::net::SocketAddr>,
 }
 
 impl Life {
@@ -157,6 +163,8 @@ impl Life {
             pfs_refused: false,
             auth_lifetime,
             reauth_at: None,
+            mobike: super::mobike::Mobike::from_ike_auth(ike_auth),
+            want_address_update: None,
         }
     }
 
@@ -424,7 +432,9 @@ impl Initiator {
             return;
         };
         let life = &mut est.life;
-        let result = if let Some(pair) = life.delete_queue.pop_front() {
+        let result = if let Some(local) = life.want_address_update.take() {
+            self.start_address_update(now, local)
+        } else if let Some(pair) = life.delete_queue.pop_front() {
             self.send_child_delete(now, pair)
         } else if life.retry_at.is_some() {
             Ok(())
@@ -442,7 +452,7 @@ impl Initiator {
         }
     }
 
-    fn send_request_of(
+    pub(super) fn send_own_request(
         &mut self,
         now: Instant,
         exchange: ExchangeType,
@@ -459,7 +469,7 @@ impl Initiator {
 
     fn send_child_delete(&mut self, now: Instant, pair: ChildPair) -> Result<(), Error> {
         let inner = [Payload::Delete(DeleteRepr::esp(&[pair.inbound.get()]))];
-        self.send_request_of(
+        self.send_own_request(
             now,
             ExchangeType::INFORMATIONAL,
             &inner,
@@ -534,7 +544,7 @@ impl Initiator {
             offered,
             collision: None,
         };
-        self.send_request_of(
+        self.send_own_request(
             now,
             ExchangeType::CREATE_CHILD_SA,
             &inner,
@@ -570,7 +580,7 @@ impl Initiator {
             ke,
             offered,
         };
-        self.send_request_of(
+        self.send_own_request(
             now,
             ExchangeType::CREATE_CHILD_SA,
             &inner,
@@ -612,6 +622,9 @@ impl Initiator {
             }
             Some(OwnRequest::IkeRekey(rekey)) => {
                 self.on_ike_rekey_response(now, *rekey, inner)?;
+            }
+            Some(OwnRequest::UpdateAddresses(update)) => {
+                self.on_address_update_response(&update, inner)?;
             }
             None => {}
         }

@@ -136,8 +136,10 @@ struct Responder {
     request_nonce: Option<Vec<u8>>,
     /// The IKE SA the initiator's rekey created, switched to once the answer is out.
     pending_switch: Option<ResponderSa>,
-    /// Send AUTH_LIFETIME (RFC 4478) with this many seconds in the IKE_AUTH response.
-    auth_lifetime: Option<u32>,
+    /// Extra payloads for the IKE_AUTH response (AUTH_LIFETIME, MOBIKE_SUPPORTED ...).
+    ike_auth_extra: Vec<Payload>,
+    /// Echo a wrong COOKIE2 to UPDATE_SA_ADDRESSES.
+    corrupt_cookie2: bool,
 }
 
 fn ike_auth_ok(v: &[Payload]) -> bool {
@@ -164,7 +166,8 @@ impl Responder {
             answer_nonce: None,
             request_nonce: None,
             pending_switch: None,
-            auth_lifetime: None,
+            ike_auth_extra: Vec::new(),
+            corrupt_cookie2: false,
         }
     }
 
@@ -416,15 +419,11 @@ impl Responder {
             ExchangeType::IKE_AUTH if self.cfg.eap.is_some() => self.on_eap_auth(&inner),
             ExchangeType::IKE_AUTH => {
                 let mut reply = self.on_ike_auth(&inner);
-                reply.extend(self.auth_lifetime.map(|secs| {
-                    Payload::Notify(NotifyRepr::new(
-                        NotifyType::AUTH_LIFETIME,
-                        secs.to_be_bytes().to_vec(),
-                    ))
-                }));
+                reply.extend(self.ike_auth_extra.iter().cloned());
                 reply
             }
             ExchangeType::CREATE_CHILD_SA => self.on_create_child_sa(&inner),
+            ExchangeType::INFORMATIONAL => self.on_informational(&inner),
             _ => vec![],
         };
         let header = self.header(msg.header.exchange_type, id, true);

@@ -2,8 +2,10 @@
 //! inbound SA next to the old, the outbound switch when the core says the new SA is usable, the
 //! old inbound SA removed a moment after its delete), sends liveness checks when the gateway has
 //! been silent for the DPD interval, NAT keepalives when behind a NAT, asks for a rekey when the
-//! outbound SA's sequence space runs low, publishes traffic statistics, and leaves for
-//! Disconnecting on request or Reconnecting when the SA is lost (a dead gateway included).
+//! outbound SA's sequence space runs low, follows changes of our address or route to the
+//! gateway (MOBIKE: the sockets reconnect and the gateway is told; without MOBIKE: reconnect),
+//! publishes traffic statistics, and leaves for Disconnecting on request or Reconnecting when
+//! the SA is lost (a dead gateway included).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -98,9 +100,10 @@ pub(super) async fn run<P: Platform>(
             Duration::from_secs(u64::from(s))
         });
     // RFC 3948 keepalives keep a NAT's mapping open; without a NAT they are noise.
-    let behind_nat = connection.info.local_behind_nat;
+    let mut behind_nat = connection.info.local_behind_nat;
     let mut keepalive = tokio::time::interval(keepalive_every);
-    for timer in [&mut stats, &mut dpd, &mut keepalive] {
+    let mut path_check = tokio::time::interval(PATH_CHECK);
+    for timer in [&mut stats, &mut dpd, &mut keepalive, &mut path_check] {
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         timer.reset();
     }
@@ -128,27 +131,15 @@ pub(super) async fn run<P: Platform>(
                 Event::Closed { reason } => {
                     let lost = failure::from_close(&reason);
                     tracing::warn!(reason = %lost.message, "the IKE SA is gone");
-                    if ctx.config.reconnect_attempts == 0 {
-                        if let Err(failure) = teardown(ctx, connection).await {
-                            return Next::Disconnected(Some(failure));
-                        }
-                        return Next::Disconnected(Some(lost));
-                    }
-                    // Keep the TUN and the network pointed at it: until the new connection is
-                    // up, traffic is dropped there instead of leaking outside the tunnel.
-                    let Connection { request, tun, plan, mtu, .. } = *connection;
-                    ctx.shared.set_counters(None);
-                    ctx.held = Some(Held { tun, plan, mtu });
-                    if reason == ike::CloseReason::Reauthenticate {
-                        // Planned: log in again at once, without a back-off delay.
-                        tracing::info!("reauthenticating");
-                        return Next::Connecting { request, attempt: 1 };
-                    }
-                    return Next::Reconnecting {
-                        request,
-                        attempt: 1,
-                        reason: lost.message,
-                    };
+                    let planned = reason == ike::CloseReason::Reauthenticate;
+                    return connection_lost(ctx, connection, lost, planned).await;
+                }
+                Event::PathUpdated { local_behind_nat } => {
+                    tracing::info!(local_behind_nat, "the gateway follows our new address (MOBIKE)");
+                    behind_nat = local_behind_nat;
+                    connection.info.local_behind_nat = local_behind_nat;
+                    let info = connection.info.clone();
+                    ctx.shared.update(|s| s.connection = Some(info));
                 }
                 Event::IkeSaRekeyed { ike_suite } => {
                     connection.info.rekeys += 1;
@@ -191,7 +182,100 @@ pub(super) async fn run<P: Platform>(
                 }
             }
             _ = keepalive.tick(), if behind_nat => datapath::send_keepalive(&connection.driver.sockets().nat_t),
+            _ = path_check.tick() => {
+                if !source_changed(&ctx.platform, connection.driver.sockets()) {
+                    continue;
+                }
+                let moved = connection.driver.mobike_supported()
+                    && match connection.driver.sockets().reconnect() {
+                        Ok(()) => connection.driver.update_local_address(),
+                        Err(error) => {
+                            tracing::warn!(%error, "cannot move the tunnel's sockets");
+                            false
+                        }
+                    };
+                if moved {
+                    tracing::info!("our address changed; moving the tunnel (MOBIKE)");
+                } else {
+                    let lost = Failure {
+                        kind: ipc::FailureKind::GatewayUnreachable,
+                        message: "the network changed and the VPN gateway cannot follow (no MOBIKE)".into(),
+                    };
+                    tracing::warn!(reason = %lost.message, "reconnecting");
+                    return connection_lost(ctx, connection, lost, true).await;
+                }
+            }
         }
+    }
+}
+
+/// How often the route to the gateway is checked for a new source address.
+const PATH_CHECK: Duration = Duration::from_secs(1);
+
+/// Whether the kernel would now send to the gateway from another address than the NAT-T
+/// socket's (our address or our route changed). No route at all (link down) is no change yet.
+fn source_changed<P: Platform>(
+    platform: &P,
+    sockets: &crate::tunnel::sockets::TunnelSockets,
+) -> bool {
+    use std::os::fd::AsFd;
+    let (Ok(peer), Ok(local)) = (sockets.nat_t.peer_addr(), sockets.nat_t.local_addr()) else {
+        return false;
+    };
+    let unspecified: std::net::SocketAddr = if peer.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let Ok(probe) = std::net::UdpSocket::bind(unspecified) else {
+        return false;
+    };
+    if platform
+        .bypass_socket(probe.as_fd(), platform.socket_bypass())
+        .is_err()
+        || probe.connect(peer).is_err()
+    {
+        return false;
+    }
+    probe.local_addr().is_ok_and(|now| now.ip() != local.ip())
+}
+
+/// The connection is gone: reconnect (at once when `planned`, else after the back-off), or,
+/// when reconnecting is off, restore the network and report `lost`.
+async fn connection_lost<P: Platform>(
+    ctx: &mut Context<P>,
+    connection: Box<Connection<P::Tun>>,
+    lost: Failure,
+    planned: bool,
+) -> Next<P::Tun> {
+    if ctx.config.reconnect_attempts == 0 {
+        if let Err(failure) = teardown(ctx, connection).await {
+            return Next::Disconnected(Some(failure));
+        }
+        return Next::Disconnected(Some(lost));
+    }
+    // Keep the TUN and the network pointed at it: until the new connection is up, traffic is
+    // dropped there instead of leaking outside the tunnel.
+    let Connection {
+        request,
+        tun,
+        plan,
+        mtu,
+        ..
+    } = *connection;
+    ctx.shared.set_counters(None);
+    ctx.held = Some(Held { tun, plan, mtu });
+    if planned {
+        tracing::info!(reason = %lost.message, "connecting again");
+        return Next::Connecting {
+            request,
+            attempt: 1,
+        };
+    }
+    Next::Reconnecting {
+        request,
+        attempt: 1,
+        reason: lost.message,
     }
 }
 

@@ -174,6 +174,7 @@ async fn establish<P: Platform>(
                 Event::Closed { reason } => return Err(failure::from_close(&reason)),
                 Event::ChildSaRekeyed { .. }
                 | Event::ChildSaActive { .. }
+                | Event::PathUpdated { .. }
                 | Event::ChildSaDeleted { .. }
                 | Event::IkeSaRekeyed { .. } => {}
             },

@@ -736,7 +736,10 @@ fn close_during_a_rekey_waits_for_it_then_deletes() {
 #[test]
 fn auth_lifetime_asks_for_reauthentication_shortly_before_it_ends() {
     let mut net = Net::new(lifecycle_config(|_| {}), ResponderConfig::default());
-    net.responder.auth_lifetime = Some(25);
+    net.responder.ike_auth_extra = vec![Payload::Notify(NotifyRepr::new(
+        NotifyType::AUTH_LIFETIME,
+        25u32.to_be_bytes().to_vec(),
+    ))];
     net.run();
     net.established();
     net.take_events();
@@ -776,7 +779,174 @@ impl Net {
     }
 }
 
+fn mobike_net(gateway_supports: bool) -> Net {
+    let mut net = Net::new(
+        lifecycle_config(|l| {
+            l.child_rekey = None;
+            l.ike_rekey = None;
+            l.mobike = true;
+        }),
+        ResponderConfig::default(),
+    );
+    if gateway_supports {
+        net.responder.ike_auth_extra = vec![
+            Payload::Notify(NotifyRepr::new(NotifyType::MOBIKE_SUPPORTED, vec![])),
+            Payload::Notify(NotifyRepr::new(
+                NotifyType::ADDITIONAL_IP4_ADDRESS,
+                vec![198, 51, 100, 7],
+            )),
+        ];
+    }
+    net.run();
+    net.established();
+    net.take_events();
+    net
+}
+
+#[test]
+fn mobike_is_announced_and_the_gateway_addresses_remembered() {
+    let net = mobike_net(true);
+    let auth = net
+        .responder
+        .try_read_request(&net.sent[1].payload)
+        .unwrap();
+    assert!(auth.1.iter().any(|p| matches!(p, Payload::Notify(n)
+            if n.notify_type == NotifyType::MOBIKE_SUPPORTED)));
+    assert!(net.initiator.mobike_supported());
+    assert_eq!(
+        net.initiator.peer_additional_addresses(),
+        ["198.51.100.7".parse::<IpAddr>().unwrap()]
+    );
+    // The gateway announces that it has no other address any more.
+    let mut net = net;
+    let request = net.responder.request(&[Payload::Notify(NotifyRepr::new(
+        NotifyType::NO_ADDITIONAL_ADDRESSES,
+        vec![],
+    ))]);
+    net.deliver(4500, 4500, &request);
+    assert!(net.initiator.peer_additional_addresses().is_empty());
+}
+
+#[test]
+fn a_new_local_address_is_announced_with_update_sa_addresses() {
+    let mut net = mobike_net(true);
+    let moved: SocketAddr = "192.0.2.99:40000".parse().unwrap();
+    let now = net.now;
+    assert!(net.initiator.update_local_address(now, moved));
+    let update = net.initiator.poll_transmit().unwrap();
+    let (_, inner) = net.responder.read_request(&update.payload);
+    let types: Vec<NotifyType> = inner
+        .iter()
+        .map(|p| match p {
+            Payload::Notify(n) => n.notify_type,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        types,
+        [
+            NotifyType::UPDATE_SA_ADDRESSES,
+            NotifyType::NAT_DETECTION_SOURCE_IP,
+            NotifyType::NAT_DETECTION_DESTINATION_IP,
+            NotifyType::COOKIE2
+        ]
+    );
+    let local = Net::local_for(&update);
+    for reply in net.responder.handle(local, &update.payload) {
+        net.deliver(4500, 4500, &reply);
+    }
+    let events = net.take_events_now();
+    // The responder hashed the address it saw (ours), not the new one: a NAT is reported.
+    assert!(
+        matches!(
+            &events[..],
+            [Event::PathUpdated {
+                local_behind_nat: true
+            }]
+        ),
+        "{events:?}"
+    );
+    assert!(!net.initiator.is_closed());
+}
+
+#[test]
+fn a_wrong_cookie2_echo_ends_the_sa() {
+    let mut net = mobike_net(true);
+    net.responder.corrupt_cookie2 = true;
+    let now = net.now;
+    assert!(
+        net.initiator
+            .update_local_address(now, "192.0.2.99:4500".parse().unwrap())
+    );
+    net.exchange();
+    assert_eq!(
+        *net.failure(),
+        Error::PeerMisbehaved(PeerMisbehaved::InvalidCookie)
+    );
+}
+
+#[test]
+fn without_gateway_mobike_an_address_change_means_reconnecting() {
+    let mut net = mobike_net(false);
+    assert!(!net.initiator.mobike_supported());
+    let now = net.now;
+    assert!(
+        !net.initiator
+            .update_local_address(now, "192.0.2.99:4500".parse().unwrap())
+    );
+    assert!(net.initiator.poll_transmit().is_none());
+}
+
+#[test]
+fn an_unanswered_address_update_ends_the_sa() {
+    let mut net = mobike_net(true);
+    net.drop_outbound = Box::new(|_| true);
+    let now = net.now;
+    assert!(
+        net.initiator
+            .update_local_address(now, "192.0.2.99:4500".parse().unwrap())
+    );
+    net.run();
+    assert!(matches!(net.failure(), Error::Timeout { .. }));
+}
+
 impl Responder {
+    /// Answers INFORMATIONAL requests: UPDATE_SA_ADDRESSES with NAT detection of the address
+    /// it came from and the COOKIE2 echoed; anything else with an empty answer.
+    pub(super) fn on_informational(&mut self, inner: &[Payload]) -> Vec<Payload> {
+        let update = inner.iter().any(|p| {
+            matches!(p, Payload::Notify(n)
+            if n.notify_type == NotifyType::UPDATE_SA_ADDRESSES)
+        });
+        if !update {
+            return vec![];
+        }
+        let sa = self.sa.as_ref().unwrap();
+        let mut cookie2 = inner
+            .iter()
+            .find_map(|p| match p {
+                Payload::Notify(n) if n.notify_type == NotifyType::COOKIE2 => Some(n.data.clone()),
+                _ => None,
+            })
+            .unwrap();
+        if self.corrupt_cookie2 {
+            cookie2[0] ^= 1;
+        }
+        let client = SocketAddr::new(client_ip(), 4500);
+        vec![
+            Payload::Notify(NotifyRepr::new(
+                NotifyType::NAT_DETECTION_SOURCE_IP,
+                nat_detection_hash(sa.spi_i, sa.spi_r, SocketAddr::new(gateway().ip(), 4500))
+                    .to_vec(),
+            )),
+            Payload::Notify(NotifyRepr::new(
+                NotifyType::NAT_DETECTION_DESTINATION_IP,
+                nat_detection_hash(sa.spi_i, sa.spi_r, client).to_vec(),
+            )),
+            Payload::Notify(NotifyRepr::new(NotifyType::COOKIE2, cookie2)),
+        ]
+    }
+
     /// Decrypts a request the initiator sent, if that is what it is.
     fn try_read_request(&self, datagram: &[u8]) -> Option<(HeaderRepr, Vec<Payload>)> {
         let data = datagram.strip_prefix(&NON_ESP_MARKER)?;
