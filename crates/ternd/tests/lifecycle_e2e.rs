@@ -348,3 +348,91 @@ fn a_dead_gateway_is_detected_within_the_dpd_time_and_the_tunnel_comes_back() {
     assert!(ping.status.success(), "{}", ternd.log());
     rt.block_on(client.disconnect()).unwrap();
 }
+
+#[test]
+fn the_tunnel_follows_a_new_client_address_with_mobike() {
+    if !tern_e2e::should_run("the_tunnel_follows_a_new_client_address_with_mobike") {
+        return;
+    }
+    let lab = Lab::new(LabConfig::default()).unwrap();
+    let gateway = Gateway::start(&lab, templates::gateway_psk(PSK)).unwrap();
+    let run = lab.dir().join("ternd");
+    let ternd = Ternd::start(&lab, &run, &[]);
+    let rt = runtime();
+    let mut client = rt.block_on(Client::connect(&ternd.socket)).unwrap();
+    rt.block_on(connect(&mut client));
+    gateway.wait_for_child_sa(Duration::from_secs(5)).unwrap();
+    let before = gateway.list_ike_sas().unwrap();
+    assert_eq!(before.len(), 1);
+    assert_eq!(before[0].remote_host, addr::CLIENT_DIRECT_V4.to_string());
+    let ping = |lab: &Lab| {
+        lab.exec_output(
+            Ns::Client,
+            &["ping", "-c1", "-W2", &addr::LAN_HOST_V4.to_string()],
+        )
+        .unwrap()
+        .status
+        .success()
+    };
+    assert!(ping(&lab));
+
+    // The client's address moves: a new one on the link, the old one gone (the new one takes
+    // over the subnet route).
+    let moved_to = "198.51.100.3";
+    lab.exec(
+        Ns::Client,
+        &["sysctl", "-qw", "net.ipv4.conf.out0.promote_secondaries=1"],
+    )
+    .unwrap();
+    lab.exec(
+        Ns::Client,
+        &[
+            "ip",
+            "address",
+            "add",
+            &format!("{moved_to}/24"),
+            "dev",
+            "out0",
+        ],
+    )
+    .unwrap();
+    let moved = Instant::now();
+    lab.exec(
+        Ns::Client,
+        &[
+            "ip",
+            "address",
+            "del",
+            &format!("{}/24", addr::CLIENT_DIRECT_V4),
+            "dev",
+            "out0",
+        ],
+    )
+    .unwrap();
+    gateway
+        .wait_until(
+            Duration::from_secs(10),
+            "the SA at the new address",
+            |sas| sas.iter().any(|s| s.remote_host == moved_to),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", ternd.log()));
+    let after = gateway.list_ike_sas().unwrap();
+    eprintln!(
+        "MOBIKE: the gateway follows the new address after {:?}",
+        moved.elapsed()
+    );
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(
+        after[0].unique_id, before[0].unique_id,
+        "the same IKE SA, not a new connection"
+    );
+    assert!(
+        ping(&lab),
+        "traffic flows from the new address\n{}",
+        ternd.log()
+    );
+    let status = rt.block_on(client.status()).unwrap();
+    assert_eq!(status.state, TunnelState::Connected);
+    assert!(!ternd.log().contains("reconnecting"), "{}", ternd.log());
+    rt.block_on(client.disconnect()).unwrap();
+}
