@@ -264,6 +264,47 @@ fn random_delay(
     Ok(max.mul_f64(fraction))
 }
 
+/// The payloads of a CREATE_CHILD_SA answer, by kind.
+struct Answer<'a> {
+    sa: Option<&'a SaRepr>,
+    nonce: Option<&'a NonceRepr>,
+    ke: Option<&'a KeRepr>,
+    tsi: Option<&'a TsRepr>,
+    tsr: Option<&'a TsRepr>,
+}
+
+impl<'a> Answer<'a> {
+    fn of(inner: &'a [Payload]) -> Self {
+        let mut answer = Self {
+            sa: None,
+            nonce: None,
+            ke: None,
+            tsi: None,
+            tsr: None,
+        };
+        for p in inner {
+            match p {
+                Payload::Sa(s) => answer.sa = Some(s),
+                Payload::Nonce(n) => answer.nonce = Some(n),
+                Payload::Ke(k) => answer.ke = Some(k),
+                Payload::TsI(t) => answer.tsi = Some(t),
+                Payload::TsR(t) => answer.tsr = Some(t),
+                _ => {}
+            }
+        }
+        answer
+    }
+}
+
+/// A payload the CREATE_CHILD_SA answer lacks.
+fn missing(ty: PayloadType) -> Error {
+    PeerMisbehaved::PayloadRules(rules::RuleViolation::Missing(
+        ExchangeType::CREATE_CHILD_SA,
+        ty,
+    ))
+    .into()
+}
+
 impl OldIkeSa {
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
         self.delete.as_ref().map(|d| d.next)
@@ -700,27 +741,12 @@ impl Initiator {
         if let Some(error) = first_error(inner) {
             return self.rekey_refused(now, error, Some(&rekey), inner);
         }
-        let (mut sa, mut nr, mut ke, mut tsi, mut tsr) = (None, None, None, None, None);
-        for p in inner {
-            match p {
-                Payload::Sa(s) => sa = Some(s),
-                Payload::Nonce(n) => nr = Some(n),
-                Payload::Ke(k) => ke = Some(k),
-                Payload::TsI(t) => tsi = Some(t),
-                Payload::TsR(t) => tsr = Some(t),
-                _ => {}
-            }
-        }
-        let missing = |ty| {
-            Error::from(PeerMisbehaved::PayloadRules(rules::RuleViolation::Missing(
-                ExchangeType::CREATE_CHILD_SA,
-                ty,
-            )))
-        };
-        let sa = sa.ok_or_else(|| missing(PayloadType::SA))?;
-        let nr = nr.ok_or_else(|| missing(PayloadType::NONCE))?;
-        let tsi = tsi.ok_or_else(|| missing(PayloadType::TSI))?;
-        let tsr = tsr.ok_or_else(|| missing(PayloadType::TSR))?;
+        let answer = Answer::of(inner);
+        let ke = answer.ke;
+        let sa = answer.sa.ok_or_else(|| missing(PayloadType::SA))?;
+        let nr = answer.nonce.ok_or_else(|| missing(PayloadType::NONCE))?;
+        let tsi = answer.tsi.ok_or_else(|| missing(PayloadType::TSI))?;
+        let tsr = answer.tsr.ok_or_else(|| missing(PayloadType::TSR))?;
         let (suite, outbound) = proposal::select_esp(&rekey.offered, sa)?;
         let outbound = Spi::new(outbound).ok_or(PeerMisbehaved::InvalidEspSpi)?;
         check_narrowed(&self.config.ts_local, &tsi.selectors)?;
@@ -808,24 +834,10 @@ impl Initiator {
         if let Some(error) = first_error(inner) {
             return self.rekey_refused(now, error, None, inner);
         }
-        let (mut sa, mut nr, mut ke) = (None, None, None);
-        for p in inner {
-            match p {
-                Payload::Sa(s) => sa = Some(s),
-                Payload::Nonce(n) => nr = Some(n),
-                Payload::Ke(k) => ke = Some(k),
-                _ => {}
-            }
-        }
-        let missing = |ty| {
-            Error::from(PeerMisbehaved::PayloadRules(rules::RuleViolation::Missing(
-                ExchangeType::CREATE_CHILD_SA,
-                ty,
-            )))
-        };
-        let sa = sa.ok_or_else(|| missing(PayloadType::SA))?;
-        let nr = nr.ok_or_else(|| missing(PayloadType::NONCE))?;
-        let ke = ke.ok_or_else(|| missing(PayloadType::KE))?;
+        let answer = Answer::of(inner);
+        let sa = answer.sa.ok_or_else(|| missing(PayloadType::SA))?;
+        let nr = answer.nonce.ok_or_else(|| missing(PayloadType::NONCE))?;
+        let ke = answer.ke.ok_or_else(|| missing(PayloadType::KE))?;
         // The answer carries the gateway's new SPI, which IKE_SA_INIT's check does not expect.
         let mut without_spi = sa.clone();
         for p in &mut without_spi.proposals {
