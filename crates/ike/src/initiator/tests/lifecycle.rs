@@ -779,6 +779,63 @@ impl Net {
     }
 }
 
+#[test]
+fn the_gateway_deleting_the_ike_sa_while_we_close_ends_it_at_once() {
+    let mut net = established_with(lifecycle_config(|_| {}));
+    let now = net.now;
+    net.initiator.close(now);
+    let ours = net.initiator.poll_transmit().unwrap();
+    let (_, inner) = net.responder.read_request(&ours.payload);
+    assert_eq!(inner, [Payload::Delete(DeleteRepr::ike())]);
+    let theirs = net.responder.request(&[Payload::Delete(DeleteRepr::ike())]);
+    net.deliver(4500, 4500, &theirs);
+    let answer = net.initiator.poll_transmit().unwrap();
+    assert!(net.responder.read_response(&answer.payload).1.is_empty());
+    assert!(net.initiator.is_closed());
+    assert!(matches!(
+        net.take_events_now().last(),
+        Some(Event::Closed {
+            reason: CloseReason::DeletedByPeer
+        })
+    ));
+}
+
+#[test]
+fn the_gateway_deleting_the_child_sa_during_our_rekey_of_it() {
+    let mut net = established_with(lifecycle_config(|_| {}));
+    let old = net.established_spi();
+    let old_out = net.responder.child_keys.as_ref().unwrap().inbound.spi;
+    let now = net.now;
+    net.initiator.rekey_child_sa(now);
+    let rekey = net.initiator.poll_transmit().unwrap();
+    // The gateway's Delete crosses our rekey: answered, and the IKE SA waits for the rekey.
+    let delete = net
+        .responder
+        .request(&[Payload::Delete(DeleteRepr::esp(&[old_out.get()]))]);
+    net.deliver(4500, 4500, &delete);
+    let answer = net.initiator.poll_transmit().unwrap();
+    assert_eq!(
+        net.responder.read_response(&answer.payload).1,
+        [Payload::Delete(DeleteRepr::esp(&[old.get()]))]
+    );
+    assert!(!net.initiator.is_closed());
+    // The gateway no longer knows the SA: nothing is left, so the IKE SA goes too.
+    net.responder
+        .refuse_create_child
+        .push_back(NotifyType::CHILD_SA_NOT_FOUND);
+    let local = Net::local_for(&rekey);
+    for reply in net.responder.handle(local, &rekey.payload) {
+        net.deliver(4500, 4500, &reply);
+    }
+    assert!(net.initiator.is_closed());
+    assert!(matches!(
+        net.take_events_now().last(),
+        Some(Event::Closed {
+            reason: CloseReason::DeletedByPeer
+        })
+    ));
+}
+
 fn mobike_net(gateway_supports: bool) -> Net {
     let mut net = Net::new(
         lifecycle_config(|l| {
