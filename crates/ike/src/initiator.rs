@@ -5,8 +5,9 @@
 //! and of the IKE SA (after which we are the original *responder* of the new IKE SA, and the
 //! old one lingers only to answer the gateway's Delete of it).
 //! [`Initiator::send_liveness_check`] asks whether the gateway is alive. Our own rekeys, the
-//! dead-peer deadline and deletes of replaced CHILD_SAs live in [`lifecycle`].
-//! Not yet: additional CHILD_SAs, MOBIKE, sending fragmented messages (received fragments are
+//! dead-peer deadline, reauthentication (AUTH_LIFETIME) and deletes of replaced CHILD_SAs live
+//! in `initiator/lifecycle.rs`, MOBIKE address updates in `initiator/mobike.rs`.
+//! Not yet: additional CHILD_SAs, sending fragmented messages (received fragments are
 //! reassembled).
 //!
 //! EAP order of trust: the gateway's certificate chain, identity and AUTH signature are all
