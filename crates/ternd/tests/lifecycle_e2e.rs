@@ -265,6 +265,64 @@ fn rekeys_both_ways_for_two_minutes_lose_no_packet() {
 }
 
 #[test]
+fn rekeys_with_pfs_lose_no_packet() {
+    if !tern_e2e::should_run("rekeys_with_pfs_lose_no_packet") {
+        return;
+    }
+    // The gateway wants a new key exchange (x25519) in every CHILD_SA rekey.
+    let mut config = gateway_config("30s", "10s");
+    config.swanctl_conf = config.swanctl_conf.replace(
+        "esp_proposals = aes256gcm16, aes128gcm16, default",
+        "esp_proposals = aes256gcm16-x25519",
+    );
+    let lab = Lab::new(LabConfig::default()).unwrap();
+    let gateway = Gateway::start(&lab, config).unwrap();
+    let ternd = Ternd::start(
+        &lab,
+        &lab.dir().join("ternd"),
+        &[
+            "--test-child-rekey-secs",
+            "9",
+            "--test-ike-rekey-secs",
+            "20",
+        ],
+    );
+    let rt = runtime();
+    let mut client = rt.block_on(Client::connect(&ternd.socket)).unwrap();
+    rt.block_on(connect(&mut client));
+    gateway.wait_for_child_sa(Duration::from_secs(5)).unwrap();
+    let output = lab
+        .exec_within(
+            Ns::Client,
+            &[
+                "ping",
+                "-q",
+                "-i",
+                "0.01",
+                "-W",
+                "2",
+                "-c",
+                "3000",
+                &addr::LAN_HOST_V4.to_string(),
+            ],
+            Duration::from_secs(90),
+        )
+        .unwrap_or_else(|e| format!("{e}"));
+    let (sent, received) = ping_counts(&output);
+    let log = ternd.log();
+    let switches = log.matches("sending with the rekeyed CHILD_SA").count();
+    eprintln!(
+        "PFS rekeys: {sent} pings, {} lost, {switches} CHILD_SA switches",
+        sent - received
+    );
+    let sa = gateway.wait_for_child_sa(Duration::from_secs(5)).unwrap();
+    assert!(sa.dh_group.is_some(), "{sa:?}");
+    assert!(switches >= 2, "{log}");
+    assert_eq!(sent, received, "{output}\n{}", gateway.log());
+    rt.block_on(client.disconnect()).unwrap();
+}
+
+#[test]
 fn a_dead_gateway_is_detected_within_the_dpd_time_and_the_tunnel_comes_back() {
     if !tern_e2e::should_run(
         "a_dead_gateway_is_detected_within_the_dpd_time_and_the_tunnel_comes_back",

@@ -687,6 +687,7 @@ impl Initiator {
         child: Option<&ChildRekey>,
         inner: &[Payload],
     ) -> Result<(), Error> {
+        let ike_group = self.ike_sa.as_ref().map(|sa| sa.keys.suite.dh);
         let State::Established(est) = &mut self.state else {
             return Ok(());
         };
@@ -718,6 +719,14 @@ impl Initiator {
             }
             (NotifyType::NO_PROPOSAL_CHOSEN, Some(rekey)) if rekey.ke.is_some() => {
                 life.pfs_refused = true;
+                again(life);
+            }
+            // A gateway that insists on PFS: try the IKE SA's group (once: not if PFS was
+            // refused before).
+            (NotifyType::NO_PROPOSAL_CHOSEN, Some(_))
+                if life.pfs_group.is_none() && !life.pfs_refused && ike_group.is_some() =>
+            {
+                life.pfs_group = ike_group;
                 again(life);
             }
             _ => {

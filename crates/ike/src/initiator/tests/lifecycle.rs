@@ -349,6 +349,29 @@ fn a_gateway_refusing_pfs_gets_a_rekey_without_it() {
 }
 
 #[test]
+fn a_gateway_insisting_on_pfs_gets_the_ike_sa_group() {
+    let mut net = established_with(lifecycle_config(|_| {}));
+    net.responder
+        .refuse_create_child
+        .push_back(NotifyType::NO_PROPOSAL_CHOSEN);
+    net.run_for(Duration::from_secs(10));
+    let events = net.take_events();
+    let (_, keys, ..) = our_rekey(&events);
+    assert_same_keys(keys, net.responder.child_keys.as_ref().unwrap());
+    let with_ke = net.sent.iter().any(|t| {
+        net.responder
+            .try_read_request(&t.payload)
+            .is_some_and(|(_, inner)| {
+                inner.iter().any(|p| {
+                    matches!(p, Payload::Ke(k)
+                    if k.group == DhGroup::Curve25519.transform_id())
+                })
+            })
+    });
+    assert!(with_ke);
+}
+
+#[test]
 fn invalid_ke_payload_in_a_rekey_switches_the_pfs_group() {
     let mut net = established_with(lifecycle_config(|l| {
         l.child_pfs = Some(DhGroup::Curve25519);
