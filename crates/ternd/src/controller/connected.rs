@@ -379,3 +379,47 @@ async fn rekeyed<T: crate::platform::TunDevice + 'static>(
         Err(error) => tracing::error!(%error, "cannot install the rekeyed CHILD_SA"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ipsec_types::{EncrAlgorithm, EspSuite, Spi};
+
+    use super::*;
+
+    #[test]
+    fn silence_counts_from_the_last_datagram_and_from_each_check() {
+        let mut silence = Silence::new(5);
+        assert!(silence.is_quiet_for(5, Duration::ZERO));
+        assert!(!silence.is_quiet_for(5, Duration::from_secs(60)));
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(silence.is_quiet_for(5, Duration::from_millis(20)));
+        // A datagram arrived: quiet again only after another interval.
+        assert!(!silence.is_quiet_for(6, Duration::from_millis(20)));
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(silence.is_quiet_for(6, Duration::from_millis(20)));
+        silence.restart();
+        assert!(!silence.is_quiet_for(6, Duration::from_millis(20)));
+    }
+
+    #[test]
+    fn a_rekey_is_due_at_fifteen_sixteenths_of_the_sequence_space() {
+        let sa = |esn: bool| {
+            let suite = EspSuite {
+                encr: EncrAlgorithm::AesGcm16_256,
+                integ: None,
+                esn,
+            };
+            let keys = esp::manual_keys(Spi::new(0x1000).unwrap(), &[7; 36], &[]);
+            OutboundSa::new(suite, &keys, &EspSaConfig::default()).unwrap()
+        };
+        let plain = sa(false);
+        assert!(!sequence_space_low(&plain));
+        plain.skip_sequence_to(u64::from(u32::MAX) / 16 * 15 - 1);
+        assert!(!sequence_space_low(&plain));
+        plain.skip_sequence_to(u64::from(u32::MAX) / 16 * 15);
+        assert!(sequence_space_low(&plain));
+        let extended = sa(true);
+        extended.skip_sequence_to(u64::from(u32::MAX));
+        assert!(!sequence_space_low(&extended), "ESN has 64 bits");
+    }
+}
