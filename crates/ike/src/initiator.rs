@@ -139,6 +139,8 @@ pub enum CloseReason {
     /// that time is nearly up: connect again, which authenticates afresh (the new IKE_AUTH's
     /// INITIAL_CONTACT clears whatever of the old SA the gateway still has).
     Reauthenticate,
+    /// The CHILD_SA reached its hard lifetime because every rekey of it failed: connect again.
+    ChildSaExpired,
     /// [`Initiator::close`] was called.
     Closed,
 }

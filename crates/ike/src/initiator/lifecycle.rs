@@ -36,6 +36,8 @@ use super::CloseReason;
 
 /// How often our Delete of an IKE SA our rekey replaced is sent before we forget the SA anyway.
 const OLD_SA_DELETE_ATTEMPTS: u32 = 3;
+/// The shortest wait before a refused rekey is tried again.
+const MIN_RETRY_DELAY: core::time::Duration = core::time::Duration::from_millis(100);
 
 /// Our request in flight in the established phase.
 pub(super) enum OwnRequest {
@@ -112,6 +114,9 @@ pub(super) struct Life {
     /// Timers start with the first input after the SA is established.
     armed: bool,
     child_rekey_at: Option<Instant>,
+    /// The current CHILD_SA's hard lifetime: past it, without a successful rekey, the SA
+    /// must not be used any more.
+    child_expires_at: Option<Instant>,
     ike_rekey_at: Option<Instant>,
     /// Nothing new starts before this (after TEMPORARY_FAILURE).
     retry_at: Option<Instant>,
@@ -151,6 +156,7 @@ impl Life {
             ts_remote: ts_remote.to_vec(),
             armed: false,
             child_rekey_at: None,
+            child_expires_at: None,
             ike_rekey_at: None,
             retry_at: None,
             pending: None,
@@ -171,6 +177,7 @@ impl Life {
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
         [
             self.child_rekey_at,
+            self.child_expires_at,
             self.ike_rekey_at,
             self.retry_at,
             self.dpd_deadline,
@@ -226,6 +233,7 @@ impl Life {
             deadline: now + config.lifecycle.rekey_activation_delay,
         });
         self.child_rekey_at = jittered(now, config.lifecycle.child_rekey, config, rng)?;
+        self.child_expires_at = hard_lifetime(now, config);
         self.want_child_rekey = false;
         if let Some(OwnRequest::ChildRekey(ours)) = &mut self.pending
             && ours.old == answered.old
@@ -253,6 +261,15 @@ fn jittered(
     let jitter = config.lifecycle.rekey_jitter.min(lifetime / 2);
     let fraction = f64::from(u32::from_be_bytes(random_bytes::<4>(rng)?)) / f64::from(u32::MAX);
     Ok(Some(now + lifetime - jitter.mul_f64(fraction)))
+}
+
+/// When a CHILD_SA created `now` expires: a tenth after its rekey time (strongSwan's default
+/// `life_time`), leaving room for retries.
+fn hard_lifetime(now: Instant, config: &InitiatorConfig) -> Option<Instant> {
+    config
+        .lifecycle
+        .child_rekey
+        .map(|lifetime| now + lifetime + lifetime / 10)
 }
 
 /// A random delay up to `max`.
@@ -397,6 +414,7 @@ impl Initiator {
         match armed {
             Ok((child, ike)) => {
                 est.life.child_rekey_at = child;
+                est.life.child_expires_at = hard_lifetime(now, config);
                 est.life.ike_rekey_at = ike;
             }
             Err(e) => self.fail(e),
@@ -431,6 +449,13 @@ impl Initiator {
             self.tasks.abandon();
             self.send_delete_unreliably();
             self.finish(CloseReason::Reauthenticate);
+            return;
+        }
+        if est.life.child_expires_at.is_some_and(|t| t <= now) {
+            // Every rekey failed: the keys are not used past their lifetime.
+            self.tasks.abandon();
+            self.send_delete_unreliably();
+            self.finish(CloseReason::ChildSaExpired);
             return;
         }
         let life = &mut est.life;
@@ -734,7 +759,13 @@ impl Initiator {
                 again(life);
                 let delay = random_delay(self.config.lifecycle.retry_delay, self.rng.as_mut())?;
                 if let State::Established(est) = &mut self.state {
-                    est.life.retry_at = Some(now + delay);
+                    // Retried well before the CHILD_SA expires, however long the usual delay.
+                    let left = est
+                        .life
+                        .child_expires_at
+                        .map_or(delay, |t| t.saturating_duration_since(now) / 3)
+                        .max(MIN_RETRY_DELAY);
+                    est.life.retry_at = Some(now + delay.min(left));
                 }
             }
         }
@@ -819,6 +850,7 @@ impl Initiator {
         est.life.ts_remote = tsr.selectors.clone();
         est.life.child_rekey_at =
             jittered(now, config.lifecycle.child_rekey, config, rng.as_mut())?;
+        est.life.child_expires_at = hard_lifetime(now, config);
         est.children.push(new);
         let child = est.template.child(keys, &tsi.selectors, &tsr.selectors);
         events.push_back(Event::ChildSaRekeyed {

@@ -398,7 +398,7 @@ fn invalid_ke_payload_in_a_rekey_switches_the_pfs_group() {
 #[test]
 fn temporary_failure_is_retried_after_a_random_delay() {
     let mut net = established_with(lifecycle_config(|l| {
-        l.retry_delay = Duration::from_secs(5);
+        l.retry_delay = Duration::from_millis(500);
     }));
     net.responder
         .refuse_create_child
@@ -406,7 +406,7 @@ fn temporary_failure_is_retried_after_a_random_delay() {
     let start = net.now;
     net.run_for(Duration::from_secs(10));
     assert!(net.take_events().is_empty());
-    net.run_for(Duration::from_secs(5));
+    net.run_for(Duration::from_millis(500));
     let events = net.take_events();
     our_rekey(&events);
     let creates: Vec<_> = net
@@ -416,7 +416,32 @@ fn temporary_failure_is_retried_after_a_random_delay() {
         .filter(|e| **e == ExchangeType::CREATE_CHILD_SA)
         .collect();
     assert_eq!(creates.len(), 2);
-    assert!(net.now - start <= Duration::from_secs(15));
+    assert!(net.now - start <= Duration::from_millis(10_500));
+}
+
+#[test]
+fn a_child_sa_that_cannot_be_rekeyed_expires_at_its_hard_lifetime() {
+    let mut net = established_with(lifecycle_config(|l| {
+        l.retry_delay = Duration::from_millis(300);
+        l.ike_rekey = None;
+    }));
+    for _ in 0..100 {
+        net.responder
+            .refuse_create_child
+            .push_back(NotifyType::TEMPORARY_FAILURE);
+    }
+    net.run_for(Duration::from_millis(10_999));
+    assert!(!net.initiator.is_closed());
+    net.run_for(Duration::from_millis(1));
+    assert!(matches!(
+        net.events.last(),
+        Some(Event::Closed {
+            reason: CloseReason::ChildSaExpired
+        })
+    ));
+    let delete = net.sent.last().unwrap();
+    let (_, inner) = net.responder.read_request(&delete.payload);
+    assert_eq!(inner, [Payload::Delete(DeleteRepr::ike())]);
 }
 
 #[test]
