@@ -156,6 +156,32 @@ async fn connect(client: &mut Client) -> Status {
     status
 }
 
+/// Pings the LAN host through the tunnel 100 times a second for `seconds`: `(transmitted,
+/// received, ping's output)`.
+fn ping_at_100_per_second(lab: &Lab, seconds: u64) -> (u64, u64, String) {
+    let count = (seconds * 100).to_string();
+    let output = lab
+        .exec_within(
+            Ns::Client,
+            &[
+                "ping",
+                "-q",
+                "-i",
+                "0.01",
+                "-W",
+                "2",
+                "-c",
+                &count,
+                &addr::LAN_HOST_V4.to_string(),
+            ],
+            Duration::from_secs(seconds * 2 + 30),
+        )
+        // Lost packets make ping fail; its summary is in the error.
+        .unwrap_or_else(|e| format!("{e}"));
+    let (sent, received) = ping_counts(&output);
+    (sent, received, output)
+}
+
 /// `(transmitted, received)` from ping's summary line.
 fn ping_counts(output: &str) -> (u64, u64) {
     let line = output
@@ -210,27 +236,9 @@ fn rekeys_both_ways_for_two_minutes_lose_no_packet() {
         "{}",
         String::from_utf8_lossy(&sanity.stdout)
     );
-    let count = (seconds * 100).to_string();
     let started = Instant::now();
-    let output = lab
-        .exec_within(
-            Ns::Client,
-            &[
-                "ping",
-                "-q",
-                "-i",
-                "0.01",
-                "-W",
-                "2",
-                "-c",
-                &count,
-                &addr::LAN_HOST_V4.to_string(),
-            ],
-            Duration::from_secs(seconds * 2 + 30),
-        )
-        .unwrap_or_else(|e| format!("{e}"));
+    let (sent, received, output) = ping_at_100_per_second(&lab, seconds);
     let took = started.elapsed();
-    let (sent, received) = ping_counts(&output);
     let status = rt.block_on(client.status()).unwrap();
     let connection = status.connection.as_ref().unwrap();
     let log = ternd.log();
@@ -291,24 +299,7 @@ fn rekeys_with_pfs_lose_no_packet() {
     let mut client = rt.block_on(Client::connect(&ternd.socket)).unwrap();
     rt.block_on(connect(&mut client));
     gateway.wait_for_child_sa(Duration::from_secs(5)).unwrap();
-    let output = lab
-        .exec_within(
-            Ns::Client,
-            &[
-                "ping",
-                "-q",
-                "-i",
-                "0.01",
-                "-W",
-                "2",
-                "-c",
-                "3000",
-                &addr::LAN_HOST_V4.to_string(),
-            ],
-            Duration::from_secs(90),
-        )
-        .unwrap_or_else(|e| format!("{e}"));
-    let (sent, received) = ping_counts(&output);
+    let (sent, received, output) = ping_at_100_per_second(&lab, 30);
     let log = ternd.log();
     let switches = log.matches("sending with the rekeyed CHILD_SA").count();
     eprintln!(
