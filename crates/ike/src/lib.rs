@@ -44,7 +44,7 @@
 //!             Event::ChildSaActive { inbound_spi } => { /* send with that CHILD_SA now */ }
 //!             Event::ChildSaDeleted { inbound_spi } => { /* remove that ESP SA */ }
 //!             Event::Closed { reason } => return println!("closed: {reason:?}"),
-//!             Event::Stage(_) | Event::IkeSaRekeyed { .. } => {}
+//!             Event::Stage(_) | Event::IkeSaRekeyed { .. } | Event::PathUpdated { .. } => {}
 //!         }
 //!     }
 //!     for socket in [&ike, &nat_t] {
