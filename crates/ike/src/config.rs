@@ -282,6 +282,8 @@ pub struct InitiatorConfig {
     /// nearly every IPv4 one (strongSwan's `charon.fragment_size` has the same default);
     /// lower it to 576 for IPv4 paths that are known to be worse (RFC 7383 §2.5.1).
     pub fragment_size: usize,
+    /// Rekeying, dead-peer detection and teardown once the tunnel is up.
+    pub lifecycle: LifecycleConfig,
 }
 
 /// The default [`InitiatorConfig::fragment_size`]: the IPv6 minimum MTU.
@@ -309,6 +311,52 @@ impl InitiatorConfig {
             max_cookie_retries: 3,
             max_invalid_ke_retries: 2,
             fragment_size: DEFAULT_FRAGMENT_SIZE,
+            lifecycle: LifecycleConfig::default(),
+        }
+    }
+}
+
+/// What keeps an established tunnel alive: when we rekey, how long a dead gateway may stay
+/// unnoticed. Times are measured on the caller's clock (the `now` it passes in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LifecycleConfig {
+    /// Rekey each CHILD_SA this long after it was created (its soft lifetime); `None`: only
+    /// when the gateway does it or [`crate::Initiator::rekey_child_sa`] is called.
+    pub child_rekey: Option<Duration>,
+    /// Rekey the IKE SA this long after it was created; `None`: only when the gateway does it.
+    pub ike_rekey: Option<Duration>,
+    /// Each rekey happens up to this much earlier than its lifetime says, at random, so that
+    /// both ends do not systematically start rekeys at the same moment (RFC 7296 §2.8.1).
+    pub rekey_jitter: Duration,
+    /// The key-exchange group for perfect forward secrecy in CHILD_SA rekeys we start;
+    /// `None`: no new key exchange, unless the gateway used one in its own rekeys (then its
+    /// group).
+    pub child_pfs: Option<DhGroup>,
+    /// A liveness check unanswered this long means the gateway is dead
+    /// ([`crate::CloseReason::PeerDead`]); retransmissions follow the usual doubling schedule
+    /// within it.
+    pub dpd_timeout: Duration,
+    /// Before sending anything that uses a rekeyed CHILD_SA the gateway created, wait at most
+    /// this long for it to delete the old one (it may not have installed the new one yet).
+    pub rekey_activation_delay: Duration,
+    /// A request refused with TEMPORARY_FAILURE (a collision) is tried again after a random
+    /// delay up to this long.
+    pub retry_delay: Duration,
+    /// Announce MOBIKE support (RFC 4555) in IKE_AUTH.
+    pub mobike: bool,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        Self {
+            child_rekey: Some(Duration::from_secs(3600)),
+            ike_rekey: Some(Duration::from_secs(4 * 3600)),
+            rekey_jitter: Duration::from_secs(60),
+            child_pfs: None,
+            dpd_timeout: Duration::from_secs(30),
+            rekey_activation_delay: Duration::from_secs(3),
+            retry_delay: Duration::from_secs(10),
+            mobike: true,
         }
     }
 }

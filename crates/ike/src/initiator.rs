@@ -4,9 +4,11 @@
 //! checks, Delete of the IKE SA or of CHILD_SAs) and CREATE_CHILD_SA rekeys of our CHILD_SA
 //! and of the IKE SA (after which we are the original *responder* of the new IKE SA, and the
 //! old one lingers only to answer the gateway's Delete of it).
-//! [`Initiator::send_liveness_check`] asks whether the gateway is alive.
-//! Not yet: our own rekeys, additional CHILD_SAs, MOBIKE. IKE fragmentation (RFC 7383): our
-//! requests are fragmented once negotiated (`fragments`), received fragments reassembled.
+//! [`Initiator::send_liveness_check`] asks whether the gateway is alive. Our own rekeys, the
+//! dead-peer deadline, reauthentication (AUTH_LIFETIME) and deletes of replaced CHILD_SAs live
+//! in `initiator/lifecycle.rs`, MOBIKE address updates in `initiator/mobike.rs`.
+//! IKE fragmentation (RFC 7383): our requests are fragmented once negotiated (`fragments`),
+//! received fragments reassembled. Not yet: additional CHILD_SAs.
 //!
 //! EAP order of trust: the gateway's certificate chain, identity and AUTH signature are all
 //! verified on the first IKE_AUTH response before the EAP client is told the server is
@@ -130,6 +132,15 @@ pub enum CloseReason {
     Failed(Error),
     /// The gateway deleted the IKE SA or our CHILD_SA.
     DeletedByPeer,
+    /// The gateway left a liveness check unanswered for
+    /// [`crate::LifecycleConfig::dpd_timeout`] (dead-peer detection): reconnect.
+    PeerDead,
+    /// The gateway limited how long our authentication holds (AUTH_LIFETIME, RFC 4478) and
+    /// that time is nearly up: connect again, which authenticates afresh (the new IKE_AUTH's
+    /// INITIAL_CONTACT clears whatever of the old SA the gateway still has).
+    Reauthenticate,
+    /// The CHILD_SA reached its hard lifetime because every rekey of it failed: connect again.
+    ChildSaExpired,
     /// [`Initiator::close`] was called.
     Closed,
 }
@@ -141,15 +152,29 @@ pub enum Event {
     Stage(Stage),
     /// The CHILD_SA is up: install its keys.
     ChildSaEstablished(Box<ChildSaEstablished>),
-    /// The gateway rekeyed a CHILD_SA: install the new one next to the old, send with the new
-    /// one from now on, and keep accepting the old one until [`Event::ChildSaDeleted`].
+    /// A CHILD_SA was rekeyed (by us or by the gateway): accept packets on the new one next to
+    /// the old, keep sending with the old one until [`Event::ChildSaActive`] names the new one,
+    /// and keep accepting the old one until [`Event::ChildSaDeleted`].
     ChildSaRekeyed {
         /// Inbound SPI of the CHILD_SA being replaced.
         replaces: Spi,
         /// The new CHILD_SA (configuration and NAT state carried over).
         child: Box<ChildSaEstablished>,
     },
-    /// The gateway rekeyed the IKE SA; CHILD_SAs are unaffected.
+    /// Send with this CHILD_SA from now on (make-before-break: the gateway accepts it). Follows
+    /// [`Event::ChildSaRekeyed`] at once for rekeys we started; for the gateway's, once it
+    /// deletes the old SA or after [`crate::LifecycleConfig::rekey_activation_delay`].
+    ChildSaActive {
+        /// Its inbound SPI (as in the [`Event::ChildSaRekeyed`] that announced it).
+        inbound_spi: Spi,
+    },
+    /// The gateway accepted our new address (MOBIKE UPDATE_SA_ADDRESSES): the tunnel goes on
+    /// from it.
+    PathUpdated {
+        /// Whether a NAT is in front of us now (RFC 3948 keepalives needed).
+        local_behind_nat: bool,
+    },
+    /// The IKE SA was rekeyed (by us or by the gateway); CHILD_SAs are unaffected.
     IkeSaRekeyed {
         /// The new IKE SA's algorithms.
         ike_suite: IkeSuite,
@@ -268,12 +293,14 @@ impl IkeSa {
     }
 }
 
-/// The IKE SA a gateway-initiated rekey replaced: kept only to answer the gateway's requests on
-/// it (its Delete) with its own keys and message IDs.
+/// The IKE SA a rekey replaced: kept only to answer the gateway's requests on it (its Delete)
+/// with its own keys and message IDs, and, after our own rekey, to delete it.
 struct OldIkeSa {
     sa: IkeSa,
     peer_next_message_id: u32,
     last_response: Option<(u32, Transmit)>,
+    /// Our Delete of it, after a rekey we started.
+    delete: Option<lifecycle::OldSaDelete>,
 }
 
 struct Auth {
@@ -327,6 +354,8 @@ struct Established {
     /// Live CHILD_SAs: the current one last; older ones until the gateway deletes them.
     children: Vec<ChildPair>,
     template: ChildTemplate,
+    /// Our own requests and the timers of the established phase.
+    life: lifecycle::Life,
 }
 
 enum State {
@@ -471,8 +500,17 @@ impl Initiator {
     /// When [`Self::handle_timeout`] must be called next, if at all.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match self.state {
+        match &self.state {
             State::Closed => None,
+            State::Established(est) => [
+                self.tasks.poll_timeout(),
+                self.reassembly.poll_timeout(),
+                est.life.poll_timeout(),
+                self.old_ike_sa.as_ref().and_then(OldIkeSa::poll_timeout),
+            ]
+            .into_iter()
+            .flatten()
+            .min(),
             _ => [self.tasks.poll_timeout(), self.reassembly.poll_timeout()]
                 .into_iter()
                 .flatten()
@@ -500,17 +538,21 @@ impl Initiator {
 
     /// Runs retransmissions and gives up on unanswered requests.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if matches!(self.state, State::Closed) {
+        if matches!(self.state, State::Closed) || self.dpd_expired(now) {
             return;
         }
         self.reassembly.handle_timeout(now);
         if let TimerOutcome::GaveUp { exchange, attempts } = self.tasks.handle_timeout(now) {
             if matches!(self.state, State::Closing) {
                 self.finish(CloseReason::Closed);
+            } else if self.liveness_check_pending() {
+                self.finish(CloseReason::PeerDead);
             } else {
                 self.fail(Error::Timeout { exchange, attempts });
             }
+            return;
         }
+        self.handle_life_timers(now);
     }
 
     /// Deletes the IKE SA (and with it the CHILD_SA): an INFORMATIONAL Delete is sent and
@@ -553,6 +595,7 @@ impl Initiator {
             Ok((bytes, path)) => {
                 self.tasks
                     .send_request(now, ExchangeType::INFORMATIONAL, &bytes, path);
+                self.liveness_check_sent(now);
                 true
             }
             Err(e) => {
@@ -591,7 +634,9 @@ impl Initiator {
         if let Some(old) = &self.old_ike_sa
             && old.sa.is_from_peer(&view)
         {
-            if !view.flags().response() {
+            if view.flags().response() {
+                self.on_old_sa_response(data);
+            } else {
                 self.on_old_sa_request(data);
             }
             return;
@@ -616,9 +661,10 @@ impl Initiator {
             if let Err(e) = result {
                 self.fail(e);
             }
-        } else if let Err(e) = self.on_request(data) {
+        } else if let Err(e) = self.on_request(now, data) {
             self.fail(e);
         }
+        self.after_input(now);
     }
 
     // ---- IKE_SA_INIT ----
@@ -964,6 +1010,12 @@ impl Initiator {
                 Vec::new(),
             )));
         }
+        if self.config.lifecycle.mobike {
+            inner.push(Payload::Notify(NotifyRepr::new(
+                NotifyType::MOBIKE_SUPPORTED,
+                Vec::new(),
+            )));
+        }
         if let Some(remote_id) = &self.config.remote_id {
             inner.push(Payload::IdR(remote_id.to_repr()));
         }
@@ -1289,7 +1341,12 @@ impl Initiator {
             inbound: auth.inbound_spi,
             outbound: outbound_spi,
         }];
-        self.state = State::Established(Box::new(Established { children, template }));
+        let life = lifecycle::Life::new(&tsi.selectors, &tsr.selectors, inner);
+        self.state = State::Established(Box::new(Established {
+            children,
+            template,
+            life,
+        }));
         self.events
             .push_back(Event::ChildSaEstablished(Box::new(established)));
         self.events.push_back(Event::Stage(Stage::Established));
@@ -1352,20 +1409,14 @@ impl Initiator {
                 self.finish(CloseReason::Closed);
                 Ok(())
             }
-            (State::Established(_), ExchangeType::INFORMATIONAL) => {
-                // Our liveness check was answered.
-                if self.close_requested {
-                    self.close(now);
-                }
-                Ok(())
-            }
+            (State::Established(_), _) => self.on_own_response(now, &header, &inner),
             _ => Ok(()),
         }
     }
 
     // ---- requests from the gateway ----
 
-    fn on_request(&mut self, data: &[u8]) -> Result<(), Error> {
+    fn on_request(&mut self, now: Instant, data: &[u8]) -> Result<(), Error> {
         if !matches!(self.state, State::Established(_) | State::Closing) {
             return Ok(());
         }
@@ -1381,6 +1432,9 @@ impl Initiator {
         let mut new_sa = None;
         let reply = match header.exchange_type {
             ExchangeType::INFORMATIONAL => {
+                if let State::Established(est) = &mut self.state {
+                    est.life.mobike.note_addresses(&inner);
+                }
                 for p in &inner {
                     let Payload::Delete(d) = p else { continue };
                     if d.protocol == ProtocolId::IKE {
@@ -1389,6 +1443,7 @@ impl Initiator {
                         && d.protocol == ProtocolId::ESP
                     {
                         // The gateway names its inbound SPIs, which are our outbound ones.
+                        est.life.peer_deleted(d, &mut self.events);
                         est.children.retain(|c| {
                             let named = d
                                 .spis
@@ -1409,7 +1464,7 @@ impl Initiator {
                 }
             }
             ExchangeType::CREATE_CHILD_SA => {
-                let (reply, sa) = self.on_create_child_sa(&inner)?;
+                let (reply, sa) = self.on_create_child_sa(now, &inner)?;
                 new_sa = sa;
                 reply
             }
@@ -1419,9 +1474,11 @@ impl Initiator {
         self.tasks.send_response(header.message_id, &bytes, path);
         if let Some(new_sa) = new_sa {
             self.switch_ike_sa(new_sa);
+            self.ike_rekeyed_by_peer(now);
         }
-        let no_children_left =
-            matches!(&self.state, State::Established(est) if est.children.is_empty());
+        // Unless our rekey of the deleted one is still under way.
+        let no_children_left = matches!(&self.state, State::Established(est)
+            if est.children.is_empty() && !est.life.child_rekey_pending());
         if ike_deleted {
             self.finish(CloseReason::DeletedByPeer);
         } else if no_children_left {
@@ -1443,6 +1500,7 @@ impl Initiator {
     /// New CHILD_SAs are refused with NO_ADDITIONAL_SAS.
     fn on_create_child_sa(
         &mut self,
+        now: Instant,
         inner: &[Payload],
     ) -> Result<(Vec<Payload>, Option<IkeSa>), Error> {
         let ike_offer = inner.iter().find_map(|p| match p {
@@ -1456,7 +1514,7 @@ impl Initiator {
         {
             return self.on_ike_rekey(inner, offer);
         }
-        Ok((self.on_child_rekey(inner)?, None))
+        Ok((self.on_child_rekey(now, inner)?, None))
     }
 
     /// The gateway rekeys the IKE SA: we answer as the responder of the new SA.
@@ -1566,6 +1624,7 @@ impl Initiator {
                 sa: old,
                 peer_next_message_id,
                 last_response,
+                delete: None,
             });
         }
         if let State::Established(est) = &mut self.state {
@@ -1607,7 +1666,7 @@ impl Initiator {
     }
 
     /// The gateway rekeys one of our CHILD_SAs.
-    fn on_child_rekey(&mut self, inner: &[Payload]) -> Result<Vec<Payload>, Error> {
+    fn on_child_rekey(&mut self, now: Instant, inner: &[Payload]) -> Result<Vec<Payload>, Error> {
         let refuse = |t: NotifyType| Ok(vec![Payload::Notify(NotifyRepr::new(t, Vec::new()))]);
         let Some(rekey) = notify(inner, NotifyType::REKEY_SA) else {
             return refuse(NotifyType::NO_ADDITIONAL_SAS);
@@ -1633,6 +1692,10 @@ impl Initiator {
                     .copied()
             })
             .filter(|_| rekey.protocol == ProtocolId::ESP);
+        if old.is_some_and(|old| est.children.last() != Some(&old)) {
+            // Already replaced (by our rekey): it is about to be deleted.
+            return refuse(NotifyType::TEMPORARY_FAILURE);
+        }
         let Some(old) = old else {
             return Ok(vec![Payload::Notify(NotifyRepr {
                 protocol: rekey.protocol,
@@ -1713,12 +1776,26 @@ impl Initiator {
         // In this exchange we are the responder: its keys come second in KEYMAT.
         let keys = ChildSaKeys::from_keymat(suite, Role::Responder, inbound, outbound, &keymat)
             .map_err(|_| Error::Crypto(CryptoError::InvalidKeyLength))?;
-        est.children.push(ChildPair { inbound, outbound });
+        let new = ChildPair { inbound, outbound };
+        est.children.push(new);
         let child = est.template.child(keys, &tsr.selectors, &tsi.selectors);
         events.push_back(Event::ChildSaRekeyed {
             replaces: old.inbound,
             child: Box::new(child),
         });
+        est.life.answered_child_rekey(
+            now,
+            config,
+            rng.as_mut(),
+            lifecycle::AnsweredRekey {
+                old,
+                new,
+                their_nonce: &ni.nonce,
+                our_nonce: &nr,
+                pfs: dh,
+                ts: (&tsr.selectors, &tsi.selectors),
+            },
+        )?;
         let mut reply = vec![
             Payload::Sa(SaRepr {
                 proposals: vec![answer],
@@ -1915,5 +1992,7 @@ fn negotiated_config(cp: &CpRepr) -> NegotiatedConfig {
 
 mod eap_only;
 mod fragments;
+mod lifecycle;
+mod mobike;
 #[cfg(test)]
 mod tests;

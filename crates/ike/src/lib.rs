@@ -40,10 +40,11 @@
 //!     while let Some(event) = initiator.poll_event() {
 //!         match event {
 //!             Event::ChildSaEstablished(child) => { /* install child.keys in ESP */ }
-//!             Event::ChildSaRekeyed { replaces, child } => { /* add child, send with it */ }
+//!             Event::ChildSaRekeyed { replaces, child } => { /* add its inbound SA */ }
+//!             Event::ChildSaActive { inbound_spi } => { /* send with that CHILD_SA now */ }
 //!             Event::ChildSaDeleted { inbound_spi } => { /* remove that ESP SA */ }
 //!             Event::Closed { reason } => return println!("closed: {reason:?}"),
-//!             Event::Stage(_) | Event::IkeSaRekeyed { .. } => {}
+//!             Event::Stage(_) | Event::IkeSaRekeyed { .. } | Event::PathUpdated { .. } => {}
 //!         }
 //!     }
 //!     for socket in [&ike, &nat_t] {
@@ -75,6 +76,7 @@ pub mod wire;
 
 pub use config::{
     AuthConfig, ConfigRequest, DEFAULT_FRAGMENT_SIZE, EspProposal, IkeProposal, InitiatorConfig,
+    LifecycleConfig,
     RetransmitConfig, ServerAuth,
 };
 pub use error::{AuthFailure, Error, PeerIncompatible, PeerMisbehaved};

@@ -82,6 +82,31 @@ mod linux {
         /// Log level (error, warn, info, debug, trace) or a tracing filter.
         #[arg(long, default_value = "info")]
         log_level: String,
+        /// Tests only: rekey CHILD_SAs every this many seconds, whatever the profile says.
+        #[arg(long, hide = true)]
+        test_child_rekey_secs: Option<u64>,
+        /// Tests only: rekey the IKE SA every this many seconds, whatever the profile says.
+        #[arg(long, hide = true)]
+        test_ike_rekey_secs: Option<u64>,
+        /// Tests only: send a liveness check after this many seconds of silence.
+        #[arg(long, hide = true)]
+        test_dpd_secs: Option<u64>,
+        /// A liveness check unanswered this many seconds means the gateway is dead.
+        #[arg(long, default_value_t = 30)]
+        dpd_timeout_secs: u64,
+    }
+
+    fn controller_config(args: &Args) -> ControllerConfig {
+        let secs = |s: Option<u64>| s.map(std::time::Duration::from_secs);
+        ControllerConfig {
+            dpd_timeout: std::time::Duration::from_secs(args.dpd_timeout_secs),
+            timer_overrides: ternd::controller::TimerOverrides {
+                child_rekey: secs(args.test_child_rekey_secs),
+                ike_rekey: secs(args.test_ike_rekey_secs),
+                dpd_interval: secs(args.test_dpd_secs),
+            },
+            ..ControllerConfig::default()
+        }
     }
 
     pub(super) fn main() -> ExitCode {
@@ -196,7 +221,7 @@ mod linux {
         };
         let (controller, task) = Controller::spawn(
             SystemPlatform::new(network),
-            ControllerConfig::default(),
+            controller_config(&args),
             Some(setter),
         );
         let service: Arc<dyn Service> = controller.clone();

@@ -2,6 +2,7 @@
 //! responder uses the same codec and crypto, and can be told to misbehave.
 
 use core::time::Duration;
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
 
@@ -128,6 +129,24 @@ struct Responder {
     reassembler: crate::fragment::Reassembler,
     /// Every request fragment received: (message ID, number, total, datagram length).
     fragments_seen: Vec<(u32, u16, u16, usize)>,
+    /// Our role in the old IKE SA.
+    old_role_initiator: bool,
+    /// The initiator's responses to our requests, as received.
+    responses_received: Vec<Vec<u8>>,
+    /// Error notifies to answer the initiator's next CREATE_CHILD_SA requests with.
+    refuse_create_child: VecDeque<NotifyType>,
+    /// Refuse CHILD_SA rekeys that offer a key exchange.
+    refuse_pfs: bool,
+    /// The nonce of our next CREATE_CHILD_SA answer, instead of a random one.
+    answer_nonce: Option<Vec<u8>>,
+    /// The nonce of our next rekey request, instead of a random one.
+    request_nonce: Option<Vec<u8>>,
+    /// The IKE SA the initiator's rekey created, switched to once the answer is out.
+    pending_switch: Option<ResponderSa>,
+    /// Extra payloads for the IKE_AUTH response (AUTH_LIFETIME, MOBIKE_SUPPORTED ...).
+    ike_auth_extra: Vec<Payload>,
+    /// Echo a wrong COOKIE2 to UPDATE_SA_ADDRESSES.
+    corrupt_cookie2: bool,
 }
 
 fn ike_auth_ok(v: &[Payload]) -> bool {
@@ -149,6 +168,15 @@ impl Responder {
             old_next_request_id: 0,
             reassembler: crate::fragment::Reassembler::default(),
             fragments_seen: Vec::new(),
+            old_role_initiator: false,
+            responses_received: Vec::new(),
+            refuse_create_child: VecDeque::new(),
+            refuse_pfs: false,
+            answer_nonce: None,
+            request_nonce: None,
+            pending_switch: None,
+            ike_auth_extra: Vec::new(),
+            corrupt_cookie2: false,
         }
     }
 
@@ -203,8 +231,15 @@ impl Responder {
             None => (false, datagram),
         };
         let msg = Message::parse(data).unwrap();
+        let on_old_sa = self.old_sa.as_ref().is_some_and(|old| {
+            old.spi_i == msg.header.initiator_spi && old.spi_r == msg.header.responder_spi
+        });
+        if on_old_sa {
+            return self.on_old(|r| r.handle(from, datagram));
+        }
         let mut out = Vec::new();
         if msg.header.flags.response() {
+            self.responses_received.push(datagram.to_vec());
             return out;
         }
         let fragment = msg.encrypted(data).and_then(|p| p.fragment);
@@ -242,6 +277,14 @@ impl Responder {
             };
             self.last_response = Some((msg.header.message_id, reply.clone()));
             out.extend(reply);
+            if let Some(new) = self.pending_switch.take() {
+                // The initiator rekeyed the IKE SA: we stay its responder.
+                self.old_sa = self.sa.replace(new);
+                self.old_role_initiator = self.role_initiator;
+                self.old_next_request_id = self.next_request_id;
+                self.next_request_id = 0;
+                self.last_response = None;
+            }
         }
         if marker {
             for o in &mut out {
@@ -462,7 +505,13 @@ impl Responder {
         let id = msg.header.message_id;
         let reply = match msg.header.exchange_type {
             ExchangeType::IKE_AUTH if self.cfg.eap.is_some() => self.on_eap_auth(&inner),
-            ExchangeType::IKE_AUTH => self.on_ike_auth(&inner),
+            ExchangeType::IKE_AUTH => {
+                let mut reply = self.on_ike_auth(&inner);
+                reply.extend(self.ike_auth_extra.iter().cloned());
+                reply
+            }
+            ExchangeType::CREATE_CHILD_SA => self.on_create_child_sa(&inner),
+            ExchangeType::INFORMATIONAL => self.on_informational(&inner),
             _ => vec![],
         };
         let header = self.header(msg.header.exchange_type, id, true);
@@ -667,11 +716,15 @@ struct Net {
 }
 
 fn config() -> InitiatorConfig {
-    InitiatorConfig::new(
+    let mut config = InitiatorConfig::new(
         gateway(),
         Identity::Email("alice@example.com".into()),
         AuthConfig::Psk(Zeroizing::new(PSK.to_vec())),
-    )
+    );
+    // No rekey timers: `Net::run` runs until nothing is left to do.
+    config.lifecycle.child_rekey = None;
+    config.lifecycle.ike_rekey = None;
+    config
 }
 
 impl Net {
@@ -1639,7 +1692,7 @@ struct GatewayRekey {
 impl Responder {
     /// A CREATE_CHILD_SA request rekeying the CHILD_SA whose gateway-inbound SPI is `old`.
     fn rekey_request(&mut self, old: u32, pfs: Option<DhGroup>) -> (Vec<u8>, GatewayRekey) {
-        let ni = self.random(32);
+        let ni = self.request_nonce.take().unwrap_or_else(|| self.random(32));
         let new_spi: u32 = 0xc0de_0002;
         let mut transforms = vec![TransformRepr::with_key_length(
             transform_type::ENCR,
@@ -1764,6 +1817,12 @@ fn child_rekey_on(net: &mut Net, pfs: Option<DhGroup>) {
     let reply = net.initiator.poll_transmit().unwrap();
     let (_, inner) = net.responder.read_response(&reply.payload);
     assert_eq!(inner, [Payload::Delete(DeleteRepr::esp(&[old_in.get()]))]);
+    // Only now do we send with the new SA (the gateway has surely installed it).
+    let new_in = child.keys.inbound.spi;
+    assert!(matches!(
+        net.initiator.poll_event(),
+        Some(Event::ChildSaActive { inbound_spi }) if inbound_spi == new_in
+    ));
     assert!(matches!(
         net.initiator.poll_event(),
         Some(Event::ChildSaDeleted { inbound_spi }) if inbound_spi == old_in
@@ -1977,6 +2036,7 @@ impl Responder {
         self.old_sa = Some(old);
         self.old_next_request_id = self.next_request_id;
         self.next_request_id = 0;
+        self.old_role_initiator = self.role_initiator;
         self.role_initiator = true;
         self.last_response = None;
     }
@@ -1986,7 +2046,7 @@ impl Responder {
         let swap = |r: &mut Self| {
             core::mem::swap(&mut r.sa, &mut r.old_sa);
             core::mem::swap(&mut r.next_request_id, &mut r.old_next_request_id);
-            r.role_initiator = !r.role_initiator;
+            core::mem::swap(&mut r.role_initiator, &mut r.old_role_initiator);
         };
         swap(self);
         let out = f(self);
@@ -2068,13 +2128,8 @@ fn liveness_checks_are_answered_or_time_out() {
     let now = net.now;
     assert!(net.initiator.send_liveness_check(now));
     net.run();
-    assert_eq!(
-        *net.failure(),
-        Error::Timeout {
-            exchange: ExchangeType::INFORMATIONAL,
-            attempts: 6
-        }
-    );
+    assert_eq!(*net.close_reason(), CloseReason::PeerDead);
+    assert_eq!(net.now - now, crate::LifecycleConfig::default().dpd_timeout);
 }
 
 // ---- EAP: a gateway with a certificate running EAP-MSCHAPv2 ----
@@ -2506,3 +2561,7 @@ mod eap {
         assert_eq!(net.responder.eap().eap_responses, 0);
     }
 }
+
+// ---- the established phase: our rekeys, collisions, liveness, deletes ----
+
+mod lifecycle;

@@ -149,7 +149,8 @@ async fn establish<P: Platform>(
         .ike
         .local_addr()
         .map_err(|e| failure::local_io("cannot read the IKE socket's address", &e))?;
-    let config = request::initiator_config(request, gateway, local, ctx.config.retransmit)?;
+    let mut config = request::initiator_config(request, gateway, local, ctx.config.retransmit)?;
+    config.lifecycle = lifecycle_config(profile, &ctx.config);
     let initiator = Initiator::new(config, Instant::now(), Box::new(SystemRandom))
         .map_err(|e| failure::from_ike(&e))?;
     let counters = Arc::new(Counters::default());
@@ -171,7 +172,11 @@ async fn establish<P: Platform>(
                 Event::Stage(s) => tracing::debug!(stage = ?s, "IKE"),
                 Event::ChildSaEstablished(child) => break child,
                 Event::Closed { reason } => return Err(failure::from_close(&reason)),
-                Event::ChildSaRekeyed { .. } | Event::ChildSaDeleted { .. } | Event::IkeSaRekeyed { .. } => {}
+                Event::ChildSaRekeyed { .. }
+                | Event::ChildSaActive { .. }
+                | Event::PathUpdated { .. }
+                | Event::ChildSaDeleted { .. }
+                | Event::IkeSaRekeyed { .. } => {}
             },
             command = ctx.commands.recv() => {
                 if cancels(&mut ctx.shutdown, command) {
@@ -212,6 +217,41 @@ async fn establish<P: Platform>(
             }
             Err(failure)
         }
+    }
+}
+
+/// Rekey and dead-peer timers: the profile's, or the controller's overrides.
+fn lifecycle_config(
+    profile: &profile::Profile,
+    config: &super::ControllerConfig,
+) -> ike::LifecycleConfig {
+    let secs = |s: Option<u32>| s.map(|s| std::time::Duration::from_secs(u64::from(s)));
+    let defaults = ike::LifecycleConfig::default();
+    let child_rekey = config
+        .timer_overrides
+        .child_rekey
+        .or(secs(profile.lifetimes.child_secs))
+        .or(defaults.child_rekey);
+    let ike_rekey = config
+        .timer_overrides
+        .ike_rekey
+        .or(secs(profile.lifetimes.ike_secs))
+        .or(defaults.ike_rekey);
+    // Rekeys start up to a tenth of the lifetime early (strongSwan's default randomization),
+    // at most a minute.
+    let rekey_jitter = child_rekey
+        .into_iter()
+        .chain(ike_rekey)
+        .map(|l| l / 10)
+        .min()
+        .unwrap_or_default()
+        .min(defaults.rekey_jitter);
+    ike::LifecycleConfig {
+        child_rekey,
+        ike_rekey,
+        rekey_jitter,
+        dpd_timeout: config.dpd_timeout,
+        ..defaults
     }
 }
 
@@ -418,11 +458,16 @@ async fn configure<P: Platform>(
         tun,
         counters,
         outbound: outbound_tx,
+        staged: Vec::new(),
+        removals: Vec::new(),
         inbound: inbound_tx,
         nat_t_reader,
         tun_reader,
         info,
-        request_dpd: profile.dpd.interval_secs,
+        request_dpd: ctx.config.timer_overrides.dpd_interval.or(profile
+            .dpd
+            .interval_secs
+            .map(|s| std::time::Duration::from_secs(u64::from(s)))),
         nat_keepalive_secs: profile.nat_keepalive_secs,
     }))
 }

@@ -45,6 +45,18 @@ pub fn from_close(reason: &CloseReason) -> Failure {
             kind: FailureKind::ProtocolError,
             message: "the VPN gateway closed the connection".into(),
         },
+        CloseReason::PeerDead => Failure {
+            kind: FailureKind::GatewayUnreachable,
+            message: "the VPN gateway stopped answering (dead-peer detection)".into(),
+        },
+        CloseReason::Reauthenticate => Failure {
+            kind: FailureKind::GatewayUnreachable,
+            message: "the VPN gateway asked for a new login (reauthentication)".into(),
+        },
+        CloseReason::ChildSaExpired => Failure {
+            kind: FailureKind::ProtocolError,
+            message: "the VPN gateway did not agree to new keys in time (rekeying failed)".into(),
+        },
         CloseReason::Closed => Failure {
             kind: FailureKind::Internal,
             message: "the connection was closed".into(),

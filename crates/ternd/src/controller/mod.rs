@@ -71,6 +71,22 @@ pub struct ControllerConfig {
     pub stats_interval: Duration,
     /// NAT keepalive interval when the profile sets none.
     pub nat_keepalive: Duration,
+    /// A liveness check unanswered this long means the gateway is dead (then: reconnect).
+    pub dpd_timeout: Duration,
+    /// Overrides for the profile's timers, which profiles may not set this short: tests use
+    /// them to rekey every few seconds.
+    pub timer_overrides: TimerOverrides,
+}
+
+/// Timers that replace the profile's (see [`ControllerConfig::timer_overrides`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TimerOverrides {
+    /// CHILD_SA rekey interval.
+    pub child_rekey: Option<Duration>,
+    /// IKE SA rekey interval.
+    pub ike_rekey: Option<Duration>,
+    /// Silence after which a liveness check is sent.
+    pub dpd_interval: Option<Duration>,
 }
 
 impl Default for ControllerConfig {
@@ -90,6 +106,8 @@ impl Default for ControllerConfig {
             reconnect_attempts: 10,
             stats_interval: Duration::from_secs(1),
             nat_keepalive: Duration::from_secs(20),
+            dpd_timeout: Duration::from_secs(30),
+            timer_overrides: TimerOverrides::default(),
         }
     }
 }

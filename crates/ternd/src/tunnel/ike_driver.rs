@@ -102,13 +102,21 @@ impl IkeDriver {
 
     /// The next event of the initiator, driving it meanwhile. After [`Event::Closed`] it waits
     /// forever: stop calling it.
+    ///
+    /// Make-before-break: what the initiator queued along with an event goes out only when the
+    /// caller asks for the next event, after it acted on this one. So a rekey's answer (after
+    /// which the gateway sends with the new CHILD_SA) or our Delete of the old CHILD_SA (after
+    /// which it stops using that one) never overtakes the installation of the new inbound SA.
     pub async fn next_event(&mut self) -> Event {
         loop {
-            self.flush();
             if let Some(event) = self.initiator.poll_event() {
-                self.flush();
+                if matches!(event, Event::Closed { .. }) {
+                    // Nothing follows: a last Delete must go now.
+                    self.flush();
+                }
                 return event;
             }
+            self.flush();
             let deadline = self.initiator.poll_timeout();
             tokio::select! {
                 datagram = self.datagrams.recv() => match datagram {
@@ -140,6 +148,30 @@ impl IkeDriver {
         let sent = self.initiator.send_liveness_check(Instant::now());
         self.flush();
         sent
+    }
+
+    /// Rekeys the current CHILD_SA now (ESP volume limits); `false` unless established.
+    pub fn rekey_child_sa(&mut self) -> bool {
+        let started = self.initiator.rekey_child_sa(Instant::now());
+        self.flush();
+        started
+    }
+
+    /// Whether the gateway supports MOBIKE on this IKE SA.
+    #[must_use]
+    pub fn mobike_supported(&self) -> bool {
+        self.initiator.mobike_supported()
+    }
+
+    /// After [`TunnelSockets::reconnect`]: announces the NAT-T socket's new address to the
+    /// gateway (MOBIKE UPDATE_SA_ADDRESSES). `false` if that is not possible (then reconnect).
+    pub fn update_local_address(&mut self) -> bool {
+        let Ok(local) = self.sockets.nat_t.local_addr() else {
+            return false;
+        };
+        let started = self.initiator.update_local_address(Instant::now(), local);
+        self.flush();
+        started
     }
 
     /// Closes the SA and waits at most `limit` for the gateway's answer; returns whether the

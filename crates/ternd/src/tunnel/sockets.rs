@@ -57,3 +57,49 @@ impl TunnelSockets {
         prepare(self.nat_t.as_fd())
     }
 }
+
+impl TunnelSockets {
+    /// Connects both sockets to the gateway again, so that the kernel picks their source
+    /// address anew after our address or our route to the gateway changed (MOBIKE). A connected
+    /// UDP socket keeps the source address of its first connect, so each is first dissolved
+    /// (AF_UNSPEC); its local port may change.
+    pub fn reconnect(&self) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        for socket in [&self.ike, &self.nat_t] {
+            let peer = socket.peer_addr()?;
+            disconnect(socket.as_fd())?;
+            let fd = socket.as_raw_fd();
+            match peer {
+                SocketAddr::V4(a) => {
+                    nix::sys::socket::connect(fd, &nix::sys::socket::SockaddrIn::from(a))
+                }
+                SocketAddr::V6(a) => {
+                    nix::sys::socket::connect(fd, &nix::sys::socket::SockaddrIn6::from(a))
+                }
+            }
+            .map_err(io::Error::from)?;
+        }
+        Ok(())
+    }
+}
+
+/// Dissolves a UDP socket's association (connect to an AF_UNSPEC address, POSIX).
+#[allow(unsafe_code)]
+fn disconnect(socket: BorrowedFd<'_>) -> io::Result<()> {
+    use nix::libc;
+    use std::os::fd::AsRawFd;
+    let unspecified = libc::sockaddr {
+        sa_family: libc::sa_family_t::try_from(libc::AF_UNSPEC).unwrap_or_default(),
+        sa_data: [0; 14],
+    };
+    let len = libc::socklen_t::try_from(size_of::<libc::sockaddr>()).unwrap_or_default();
+    // SAFETY: `unspecified` is a valid, initialized sockaddr of `len` bytes that outlives the
+    // call, and `socket` is an open descriptor borrowed for the call.
+    let rc = unsafe { libc::connect(socket.as_raw_fd(), &raw const unspecified, len) };
+    // Linux answers 0; some systems report the dissolved association as EAFNOSUPPORT.
+    if rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EAFNOSUPPORT) {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
