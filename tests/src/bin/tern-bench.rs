@@ -372,43 +372,36 @@ mod bench {
             )
         };
         let dir = lab.dir();
-        let client_file = dir.join("lab-client.sa");
-        let gateway_file = dir.join("lab-gateway.sa");
-        std::fs::write(
-            &client_file,
-            file(
-                client_ip,
-                gateway_ip,
-                ("0x1001", &key_a),
-                ("0x2001", &key_b),
-            ),
-        )
-        .map_err(err)?;
-        std::fs::write(
-            &gateway_file,
-            file(
-                gateway_ip,
-                client_ip,
-                ("0x2001", &key_b),
-                ("0x1001", &key_a),
-            ),
-        )
-        .map_err(err)?;
         let binary = options.ternd_lab.to_str().ok_or("path is not UTF-8")?;
-        let client = spawn(
-            lab,
-            Ns::Client,
-            binary,
-            &[client_file.to_str().ok_or("path is not UTF-8")?],
-            &dir.join("lab-client.log"),
-        )?;
-        let gateway = spawn(
-            lab,
-            Ns::Gateway,
-            binary,
-            &[gateway_file.to_str().ok_or("path is not UTF-8")?],
-            &dir.join("lab-gateway.log"),
-        )?;
+        // Each end sends with its own SPI and key and receives with the other's.
+        let ends = [
+            (
+                Ns::Client,
+                client_ip,
+                gateway_ip,
+                ("0x1001", &key_a),
+                ("0x2001", &key_b),
+            ),
+            (
+                Ns::Gateway,
+                gateway_ip,
+                client_ip,
+                ("0x2001", &key_b),
+                ("0x1001", &key_a),
+            ),
+        ];
+        let mut daemons = Vec::new();
+        for (ns, local, remote, out, inb) in ends {
+            let path = dir.join(format!("lab-{}.sa", ns.role()));
+            std::fs::write(&path, file(local, remote, out, inb)).map_err(err)?;
+            daemons.push(spawn(
+                lab,
+                ns,
+                binary,
+                &[path.to_str().ok_or("path is not UTF-8")?],
+                &dir.join(format!("lab-{}.log", ns.role())),
+            )?);
+        }
         for ns in [Ns::Client, Ns::Gateway] {
             wait_for(
                 || lab.exec(ns, &["ip", "link", "show", LAB_TUN]).is_ok(),
@@ -441,7 +434,7 @@ mod bench {
             lab,
             scenario,
             LAB_GATEWAY_INNER,
-            &[client.pid(), gateway.pid()],
+            &daemons.iter().map(Guard::pid).collect::<Vec<_>>(),
             options,
             stop,
             results,

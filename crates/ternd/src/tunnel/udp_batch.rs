@@ -40,22 +40,22 @@ impl UdpOffload {
     /// For the sending task: checks for GSO and sizes the socket's buffers; says once if GSO
     /// is missing.
     pub fn for_sending(socket: &UdpSocket) -> Self {
-        let (gso, gro) = imp::enable(socket, false);
-        if !gso {
-            tracing::info!("UDP GSO unavailable: ESP packets are sent one per call");
-        }
-        Self {
-            gso: AtomicBool::new(gso),
-            gro,
-        }
+        Self::enable(socket, false)
     }
 
     /// For the receiving task: enables GRO and sizes the socket's buffers; says once if GRO is
     /// missing.
     pub fn for_receiving(socket: &UdpSocket) -> Self {
-        let (gso, gro) = imp::enable(socket, true);
-        if !gro {
+        Self::enable(socket, true)
+    }
+
+    fn enable(socket: &UdpSocket, receiving: bool) -> Self {
+        let (gso, gro) = imp::enable(socket, receiving);
+        if receiving && !gro {
             tracing::info!("UDP GRO unavailable: ESP packets are received one per datagram");
+        }
+        if !receiving && !gso {
+            tracing::info!("UDP GSO unavailable: ESP packets are sent one per call");
         }
         Self {
             gso: AtomicBool::new(gso),
