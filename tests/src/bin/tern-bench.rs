@@ -110,6 +110,7 @@ mod bench {
         Veth,
         TernNull,
         TernAes128,
+        TernAes128NoOffload,
         TernAes256,
         TernChacha,
         StrongSwan,
@@ -117,10 +118,11 @@ mod bench {
     }
 
     impl Scenario {
-        const ALL: [Scenario; 7] = [
+        const ALL: [Scenario; 8] = [
             Scenario::Veth,
             Scenario::TernNull,
             Scenario::TernAes128,
+            Scenario::TernAes128NoOffload,
             Scenario::TernAes256,
             Scenario::TernChacha,
             Scenario::StrongSwan,
@@ -132,6 +134,7 @@ mod bench {
                 Scenario::Veth => "veth",
                 Scenario::TernNull => "tern-null",
                 Scenario::TernAes128 => "tern-aes128gcm",
+                Scenario::TernAes128NoOffload => "tern-aes128gcm-no-offload",
                 Scenario::TernAes256 => "tern-aes256gcm",
                 Scenario::TernChacha => "tern-chacha20poly1305",
                 Scenario::StrongSwan => "strongswan",
@@ -144,6 +147,7 @@ mod bench {
                 Scenario::Veth => "plain veth (no tunnel)",
                 Scenario::TernNull => "Tern<->Tern null cipher",
                 Scenario::TernAes128 => "Tern<->Tern AES-128-GCM",
+                Scenario::TernAes128NoOffload => "  same, TERN_OFFLOAD=off",
                 Scenario::TernAes256 => "Tern<->Tern AES-256-GCM",
                 Scenario::TernChacha => "Tern<->Tern ChaCha20-Poly1305",
                 Scenario::StrongSwan => "strongSwan<->strongSwan AES-128-GCM",
@@ -154,7 +158,7 @@ mod bench {
         fn lab_suite(self) -> Option<(&'static str, usize)> {
             match self {
                 Scenario::TernNull => Some(("null", 0)),
-                Scenario::TernAes128 => Some(("aes128gcm", 20)),
+                Scenario::TernAes128 | Scenario::TernAes128NoOffload => Some(("aes128gcm", 20)),
                 Scenario::TernAes256 => Some(("aes256gcm", 36)),
                 Scenario::TernChacha => Some(("chacha20poly1305", 36)),
                 _ => None,
@@ -304,10 +308,22 @@ mod bench {
     }
 
     fn spawn(lab: &Lab, ns: Ns, program: &str, args: &[&str], log: &Path) -> Result<Guard> {
+        spawn_with_env(lab, ns, program, args, log, &[])
+    }
+
+    fn spawn_with_env(
+        lab: &Lab,
+        ns: Ns,
+        program: &str,
+        args: &[&str],
+        log: &Path,
+        env: &[(&str, &str)],
+    ) -> Result<Guard> {
         let out = std::fs::File::create(log).map_err(err)?;
         let err_out = out.try_clone().map_err(err)?;
         lab.command(ns, program, args)
             .map_err(err)?
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err_out)
@@ -341,6 +357,7 @@ mod bench {
             }
             Scenario::TernNull
             | Scenario::TernAes128
+            | Scenario::TernAes128NoOffload
             | Scenario::TernAes256
             | Scenario::TernChacha => tern_lab(lab, scenario, options, stop, results),
             Scenario::StrongSwan => strongswan(lab, options, stop, results),
@@ -379,27 +396,34 @@ mod bench {
                 Ns::Client,
                 client_ip,
                 gateway_ip,
-                ("0x1001", &key_a),
-                ("0x2001", &key_b),
+                ("0x1001", key_a.as_str()),
+                ("0x2001", key_b.as_str()),
             ),
             (
                 Ns::Gateway,
                 gateway_ip,
                 client_ip,
-                ("0x2001", &key_b),
-                ("0x1001", &key_a),
+                ("0x2001", key_b.as_str()),
+                ("0x1001", key_a.as_str()),
             ),
         ];
         let mut daemons = Vec::new();
         for (ns, local, remote, out, inb) in ends {
             let path = dir.join(format!("lab-{}.sa", ns.role()));
             std::fs::write(&path, file(local, remote, out, inb)).map_err(err)?;
-            daemons.push(spawn(
+            // The packet-at-a-time datapath, for the before/after comparison.
+            let env: &[(&str, &str)] = if scenario == Scenario::TernAes128NoOffload {
+                &[("TERN_OFFLOAD", "off")]
+            } else {
+                &[]
+            };
+            daemons.push(spawn_with_env(
                 lab,
                 ns,
                 binary,
                 &[path.to_str().ok_or("path is not UTF-8")?],
                 &dir.join(format!("lab-{}.log", ns.role())),
+                env,
             )?);
         }
         for ns in [Ns::Client, Ns::Gateway] {
@@ -940,6 +964,12 @@ mod bench {
             Some(v) if (higher && v >= target) || (!higher && v <= target) => "met",
             Some(_) => "NOT met",
         };
+        let _ = writeln!(
+            table,
+            "\noffloads on / off (AES-128-GCM, 1 stream): {:.2}",
+            round_ratio(results, TernAes128, Scenario::TernAes128NoOffload, 1, gbps)
+                .unwrap_or(f64::NAN)
+        );
         let _ = writeln!(table, "\ntargets (1 stream; 4 streams in brackets)");
         let four = targets_for(4);
         for (i, (name, value, target, higher)) in targets_for(1).into_iter().enumerate() {
@@ -981,6 +1011,17 @@ mod bench {
         for (name, value, _, _) in targets_for(1).iter().chain(&daemon_targets) {
             let _ = writeln!(json, "  \"{name}\": {},", json_number(*value));
         }
+        let _ = writeln!(
+            json,
+            "  \"offload_speedup\": {},",
+            json_number(round_ratio(
+                results,
+                TernAes128,
+                Scenario::TernAes128NoOffload,
+                1,
+                gbps
+            ))
+        );
         json.push_str("  \"four_streams\": {");
         let four_fields: Vec<String> = four
             .iter()

@@ -10,6 +10,24 @@
 //!   may coalesce consecutive TCP segments of one flow into one write (GRO), which is why each
 //!   buffer has room for a whole 64 KiB packet.
 
+/// The environment variable that turns every offload off (`TERN_OFFLOAD=off`): the datapath
+/// then moves one packet per system call, as on a kernel without offloads. For diagnosis and for
+/// the benchmark's before/after comparison.
+pub const OFFLOAD_ENV: &str = "TERN_OFFLOAD";
+
+/// Whether segmentation offload, GSO and GRO may be used (see [`OFFLOAD_ENV`]); read once.
+#[must_use]
+pub fn offload_allowed() -> bool {
+    static ALLOWED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ALLOWED.get_or_init(|| {
+        let allowed = std::env::var(OFFLOAD_ENV).map_or(true, |v| v != "off");
+        if !allowed {
+            tracing::info!("{OFFLOAD_ENV}=off: TUN and UDP offloads are not used");
+        }
+        allowed
+    })
+}
+
 /// Packets read from the TUN device in one go.
 #[derive(Debug)]
 pub struct TunRecvBatch {

@@ -248,8 +248,6 @@ pub async fn run_nat_t_reader<T: TunDevice + 'static, S: OpenInbound>(
     let mut pending = Pending::default();
     // Usually one; two during a CHILD_SA rekey.
     let mut children: Vec<InboundChild<T, S>> = Vec::with_capacity(2);
-    let local = socket.local_addr().ok();
-    let remote = socket.peer_addr().ok();
     loop {
         let received = tokio::select! {
             biased;
@@ -275,7 +273,11 @@ pub async fn run_nat_t_reader<T: TunDevice + 'static, S: OpenInbound>(
                 match esp::classify(payload) {
                     Ok(UdpPayload::NatKeepalive) => {}
                     Ok(UdpPayload::Ike(_)) => {
-                        let Some(remote) = remote else { continue };
+                        // Asked per IKE datagram (rare): MOBIKE may reconnect the socket.
+                        let Ok(remote) = socket.peer_addr() else {
+                            continue;
+                        };
+                        let local = socket.local_addr().ok();
                         // The initiator strips the marker itself.
                         let datagram = IkeDatagram {
                             remote,

@@ -50,7 +50,11 @@ impl UdpOffload {
     }
 
     fn enable(socket: &UdpSocket, receiving: bool) -> Self {
-        let (gso, gro) = imp::enable(socket, receiving);
+        let (gso, gro) = if crate::platform::batch::offload_allowed() {
+            imp::enable(socket, receiving)
+        } else {
+            (false, false)
+        };
         if receiving && !gro {
             tracing::info!("UDP GRO unavailable: ESP packets are received one per datagram");
         }

@@ -56,8 +56,13 @@ impl LinuxTun {
             }
             builder.build_async()
         };
-        let (device, offload) = match build(true) {
-            Ok(device) => (device, true),
+        let attempt = if crate::platform::batch::offload_allowed() {
+            build(true)
+        } else {
+            build(false)
+        };
+        let (device, offload) = match attempt {
+            Ok(device) => (device, crate::platform::batch::offload_allowed()),
             Err(error) => {
                 tracing::info!(
                     %error,
