@@ -6,6 +6,7 @@
 //!   skipped with its reason, never passed over in silence.
 //! - Only std and `serde_json` (for `cargo metadata`), so it builds in seconds.
 
+mod bench_lab;
 mod deps;
 mod gui;
 mod system;
@@ -23,7 +24,9 @@ commands:
                      end-to-end suites, the UI tests and the desktop app in a real
                      window (--quick: fmt, clippy and unit tests only)
   demo [--down]      a working tunnel to a local strongSwan gateway
-  bench [CRATE]      criterion benchmarks (all, or one crate's)
+  bench [lab [--rounds N] [--seconds S] [--only A,B] | CRATE]
+                     the datapath benchmark lab (namespaces, iperf3, Tern vs
+                     strongSwan; needs root), or one crate's criterion benchmarks
   fuzz [TARGET] [--seconds N]
                      run cargo-fuzz targets (needs the nightly toolchain)
   deps               check the crate dependency rules of ARCHITECTURE.md
@@ -41,7 +44,7 @@ fn main() -> ExitCode {
     let result = match command {
         "test" => test(rest),
         "demo" => demo(rest),
-        "bench" => bench(rest),
+        "bench" => bench_lab::bench(rest),
         "fuzz" => fuzz(rest),
         "deps" => deps::check().map(|()| println!("dependency rules: ok")),
         "help" | "--help" | "-h" => {
@@ -247,7 +250,7 @@ fn interop_summary(dir: &std::path::Path) -> Result<String, String> {
 }
 
 /// What the strongSwan lab in network namespaces needs (see `tests/`).
-const LAB_PACKAGES: &[&str] = &[
+pub(crate) const LAB_PACKAGES: &[&str] = &[
     "iproute2",
     "iputils-ping",
     "nftables",
@@ -416,14 +419,6 @@ fn replace_process(program: &str, args: &[String]) -> Result<(), String> {
         } else {
             Err(format!("`{program}` failed ({status})"))
         }
-    }
-}
-
-fn bench(args: &[String]) -> Result<(), String> {
-    match args {
-        [] => system::cargo(&["bench", "--workspace"]),
-        [krate] => system::cargo(&["bench", "-p", krate]),
-        _ => Err("usage: cargo xtask bench [CRATE]".into()),
     }
 }
 

@@ -6,8 +6,11 @@
 //! profile or IPC request reaches it. Runs until SIGTERM or SIGINT.
 
 #[cfg(target_os = "linux")]
-fn main() -> std::process::ExitCode {
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> std::process::ExitCode {
     use std::process::ExitCode;
+
+    use tokio::signal::unix::{SignalKind, signal};
 
     let mut args = std::env::args().skip(1);
     let (Some(path), None) = (args.next(), args.next()) else {
@@ -21,50 +24,38 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let file = match std::fs::read_to_string(&path)
+    let file = std::fs::read_to_string(&path)
         .map_err(|source| ternd::lab::LabError::Io {
             what: format!("reading {path}"),
             source,
         })
-        .and_then(|text| ternd::lab::LabSaFile::parse(&text))
-    {
+        .and_then(|text| ternd::lab::LabSaFile::parse(&text));
+    let (file, Ok(mut terminate), Ok(mut interrupt)) = (
+        file,
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        eprintln!("ternd-lab: cannot handle SIGTERM/SIGINT");
+        return ExitCode::FAILURE;
+    };
+    let file = match file {
         Ok(file) => file,
         Err(error) => {
             eprintln!("ternd-lab: {error}");
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("ternd-lab: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(async {
-        let stop = async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                () = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    tokio::select! {
+        result = ternd::lab::run(&file) => match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("ternd-lab: {error}");
+                ExitCode::FAILURE
             }
-        };
-        tokio::select! {
-            result = ternd::lab::run(&file) => match result {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    eprintln!("ternd-lab: {error}");
-                    ExitCode::FAILURE
-                }
-            },
-            () = stop => ExitCode::SUCCESS,
-        }
-    })
+        },
+        _ = terminate.recv() => ExitCode::SUCCESS,
+        _ = interrupt.recv() => ExitCode::SUCCESS,
+    }
 }
 
 #[cfg(not(target_os = "linux"))]

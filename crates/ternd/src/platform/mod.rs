@@ -13,6 +13,7 @@
 //!   disconnect and `recover` undoes whatever a crashed run left behind.
 //! - [`fake`] has in-memory implementations for the controller's tests.
 
+pub mod batch;
 pub mod fake;
 pub mod journal;
 #[cfg(target_os = "linux")]
@@ -205,6 +206,45 @@ pub trait TunDevice: Send + Sync {
 
     /// Hands one decrypted packet to the OS, as if it arrived on the interface.
     fn send(&self, packet: &[u8]) -> impl Future<Output = io::Result<usize>> + Send;
+
+    /// Waits for packets the OS routed into the tunnel and reads one or more of them into
+    /// `batch` (a device with segmentation offload splits a large TCP segment into MTU-sized
+    /// packets here); returns how many. The default reads one packet with [`Self::recv`].
+    fn recv_batch(
+        &self,
+        batch: &mut batch::TunRecvBatch,
+    ) -> impl Future<Output = io::Result<usize>> + Send {
+        async move {
+            let offset = batch.offset();
+            let (_, slots, sizes, _) = batch.parts_mut();
+            let (Some(slot), Some(size)) = (slots.first_mut(), sizes.first_mut()) else {
+                return Ok(0);
+            };
+            let len = self.recv(&mut slot[offset..]).await?;
+            *size = len;
+            batch.set_len(1);
+            Ok(1)
+        }
+    }
+
+    /// Hands the decrypted packets of `batch` to the OS (a device with offload may coalesce
+    /// them); returns how many writes failed. The default writes them one by one with
+    /// [`Self::send`].
+    fn send_batch(
+        &self,
+        batch: &mut batch::TunSendBatch,
+    ) -> impl Future<Output = io::Result<usize>> + Send {
+        async move {
+            let mut failed = 0;
+            for i in 0..batch.len() {
+                if let Err(error) = self.send(batch.packet(i)).await {
+                    tracing::debug!(%error, "TUN write failed");
+                    failed += 1;
+                }
+            }
+            Ok(failed)
+        }
+    }
 }
 
 /// Points the OS network stack at the tunnel and takes it back, journaled.

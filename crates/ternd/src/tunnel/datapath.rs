@@ -7,10 +7,13 @@
 //! - [`run_tun_reader`]: TUN → [`OutboundSa::encapsulate`] in place → UDP 4500. The current
 //!   outbound SA comes through a `watch` channel, so a rekey switches it between two packets.
 //!
-//! Each task owns one buffer for its life: nothing is allocated per packet.
+//! Both move packets in batches (see [`udp_batch`](super::udp_batch) and
+//! [`crate::platform::batch`]); each task owns its batch buffers for its life, so nothing is
+//! allocated per packet.
 //!
 //! [`IkeDriver`]: super::ike_driver::IkeDriver
 
+use std::io::IoSlice;
 use std::net::IpAddr;
 use std::ops::Range;
 use std::sync::Arc;
@@ -23,12 +26,13 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
 use super::ike_driver::IkeDatagram;
+use super::udp_batch::{MAX_GSO_BYTES, MAX_GSO_SEGMENTS, UdpOffload, UdpRecvBatch};
 use crate::platform::TunDevice;
+use crate::platform::batch::{TunRecvBatch, TunSendBatch};
 
-/// Largest UDP payload read from the NAT-T socket.
-const MAX_DATAGRAM: usize = 65_535;
-/// Largest inner packet read from the TUN device.
-const MAX_INNER: usize = 65_535;
+/// Packets per TUN read (a 64 KiB TCP segment splits into at most 45 at MTU 1435) and per TUN
+/// write batch.
+const TUN_BATCH: usize = 64;
 
 /// Traffic counters shared by the datapath tasks and the controller.
 #[derive(Debug, Default)]
@@ -61,14 +65,14 @@ impl Counters {
         self.received.load(Ordering::Relaxed)
     }
 
-    fn count_in(&self, bytes: usize) {
-        self.packets_in.fetch_add(1, Ordering::Relaxed);
-        self.bytes_in.fetch_add(bytes as u64, Ordering::Relaxed);
+    fn count_in(&self, packets: u64, bytes: u64) {
+        self.packets_in.fetch_add(packets, Ordering::Relaxed);
+        self.bytes_in.fetch_add(bytes, Ordering::Relaxed);
     }
 
-    fn count_out(&self, bytes: usize) {
-        self.packets_out.fetch_add(1, Ordering::Relaxed);
-        self.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+    fn count_out(&self, packets: u64, bytes: u64) {
+        self.packets_out.fetch_add(packets, Ordering::Relaxed);
+        self.bytes_out.fetch_add(bytes, Ordering::Relaxed);
     }
 
     fn drop_in(&self) {
@@ -228,16 +232,22 @@ impl InnerFlow {
 
 /// Reads the NAT-T socket until `control` closes: IKE to `ike`, ESP through the installed
 /// inbound SAs to their TUN.
+///
+/// Datagrams arrive in batches (several reads per wake-up; GRO trains split here by datagram size);
+/// the decrypted packets of a batch go to the TUN device together, where a device with offload
+/// coalesces them.
 pub async fn run_nat_t_reader<T: TunDevice + 'static, S: OpenInbound>(
     socket: Arc<UdpSocket>,
     ike: mpsc::Sender<IkeDatagram>,
     mut control: mpsc::Receiver<InboundControl<T, S>>,
     counters: Arc<Counters>,
 ) {
-    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let offload = UdpOffload::for_receiving(&socket);
+    let mut datagrams = UdpRecvBatch::default();
+    let mut to_tun = TunSendBatch::new(TUN_BATCH);
+    let mut pending = Pending::default();
     // Usually one; two during a CHILD_SA rekey.
     let mut children: Vec<InboundChild<T, S>> = Vec::with_capacity(2);
-    let local = socket.local_addr().ok();
     loop {
         let received = tokio::select! {
             biased;
@@ -250,80 +260,149 @@ pub async fn run_nat_t_reader<T: TunDevice + 'static, S: OpenInbound>(
                 }
                 continue;
             }
-            received = socket.recv_from(&mut buf) => received,
+            received = offload.recv(&socket, &mut datagrams) => received,
         };
-        let (len, remote) = match received {
-            Ok(r) => r,
-            Err(error) => {
-                tracing::trace!(%error, "NAT-T socket receive error");
-                continue;
-            }
-        };
-        counters.received.fetch_add(1, Ordering::Relaxed);
-        let payload = &mut buf[..len];
-        match esp::classify(payload) {
-            Ok(UdpPayload::NatKeepalive) => {}
-            Ok(UdpPayload::Ike(_)) => {
-                // The initiator strips the marker itself.
-                let datagram = IkeDatagram {
-                    remote,
-                    local: local.unwrap_or(remote),
-                    bytes: payload.to_vec(),
-                };
-                if ike.try_send(datagram).is_err() {
-                    tracing::debug!("IKE queue full or closed; dropped a datagram");
-                }
-            }
-            Ok(UdpPayload::Esp(range)) => {
-                let packet = &mut payload[range];
-                let Some(child) = esp::packet_spi(packet)
-                    .and_then(|spi| children.iter_mut().find(|c| c.sa.spi() == spi))
-                else {
-                    counters.drop_in();
-                    continue;
-                };
-                let inner = match child.sa.open(packet) {
-                    Ok(inner) => inner,
-                    Err(error) => {
-                        tracing::trace!(%error, "dropped an inbound ESP packet");
-                        counters.drop_in();
-                        continue;
-                    }
-                };
-                let inner = &packet[inner];
-                if !selectors_allow(inner, &child.ts_local, &child.ts_remote) {
-                    tracing::trace!("dropped an inner packet outside the traffic selectors");
-                    counters.drop_in();
-                    continue;
-                }
-                match child.tun.send(inner).await {
-                    Ok(_) => counters.count_in(inner.len()),
-                    Err(error) => {
-                        tracing::debug!(%error, "TUN write failed");
-                        counters.drop_in();
-                    }
-                }
-            }
-            Err(_) => counters.drop_in(),
+        if let Err(error) = received {
+            tracing::trace!(%error, "NAT-T socket receive error");
+            continue;
         }
+        for b in 0..datagrams.len() {
+            let (buffer, size) = datagrams.buffer_mut(b);
+            for payload in buffer.chunks_mut(size) {
+                counters.received.fetch_add(1, Ordering::Relaxed);
+                match esp::classify(payload) {
+                    Ok(UdpPayload::NatKeepalive) => {}
+                    Ok(UdpPayload::Ike(_)) => {
+                        // Asked per IKE datagram (rare): MOBIKE may reconnect the socket.
+                        let Ok(remote) = socket.peer_addr() else {
+                            continue;
+                        };
+                        let local = socket.local_addr().ok();
+                        // The initiator strips the marker itself.
+                        let datagram = IkeDatagram {
+                            remote,
+                            local: local.unwrap_or(remote),
+                            bytes: payload.to_vec(),
+                        };
+                        if ike.try_send(datagram).is_err() {
+                            tracing::debug!("IKE queue full or closed; dropped a datagram");
+                        }
+                    }
+                    Ok(UdpPayload::Esp(range)) => {
+                        let packet = &mut payload[range];
+                        let Some(index) = esp::packet_spi(packet)
+                            .and_then(|spi| children.iter().position(|c| c.sa.spi() == spi))
+                        else {
+                            counters.drop_in();
+                            continue;
+                        };
+                        let child = &mut children[index];
+                        let inner = match child.sa.open(packet) {
+                            Ok(inner) => inner,
+                            Err(error) => {
+                                tracing::trace!(%error, "dropped an inbound ESP packet");
+                                counters.drop_in();
+                                continue;
+                            }
+                        };
+                        let inner = &packet[inner];
+                        if !selectors_allow(inner, &child.ts_local, &child.ts_remote) {
+                            tracing::trace!(
+                                "dropped an inner packet outside the traffic selectors"
+                            );
+                            counters.drop_in();
+                            continue;
+                        }
+                        // One batch goes to one TUN device (all children share it in practice).
+                        let same_tun = pending
+                            .tun
+                            .as_ref()
+                            .is_none_or(|tun| Arc::ptr_eq(tun, &child.tun));
+                        if to_tun.is_full() || !same_tun {
+                            pending.flush(&mut to_tun, &counters).await;
+                        }
+                        if pending.tun.is_none() {
+                            pending.tun = Some(Arc::clone(&child.tun));
+                        }
+                        if to_tun.push(inner) {
+                            pending.bytes += inner.len() as u64;
+                        } else {
+                            counters.drop_in();
+                        }
+                    }
+                    Err(_) => counters.drop_in(),
+                }
+            }
+        }
+        pending.flush(&mut to_tun, &counters).await;
+    }
+}
+
+/// Packets the NAT-T reader has decrypted but not yet written, and where they go.
+struct Pending<T> {
+    tun: Option<Arc<T>>,
+    bytes: u64,
+}
+
+impl<T> Default for Pending<T> {
+    fn default() -> Self {
+        Self {
+            tun: None,
+            bytes: 0,
+        }
+    }
+}
+
+impl<T: TunDevice> Pending<T> {
+    async fn flush(&mut self, batch: &mut TunSendBatch, counters: &Counters) {
+        if let Some(tun) = self.tun.take()
+            && !batch.is_empty()
+        {
+            let packets = batch.len() as u64;
+            match tun.send_batch(batch).await {
+                Ok(failed) => {
+                    let failed = failed as u64;
+                    counters.count_in(packets - failed.min(packets), self.bytes);
+                    counters.dropped_in.fetch_add(failed, Ordering::Relaxed);
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "TUN write failed");
+                    counters.dropped_in.fetch_add(packets, Ordering::Relaxed);
+                }
+            }
+        }
+        batch.clear();
+        self.bytes = 0;
     }
 }
 
 /// Reads the TUN device and sends each packet, encapsulated with the current outbound SA, on
 /// the (connected) NAT-T socket. Runs until the TUN fails or the task is aborted.
+///
+/// Packets come in batches (a device with offload hands over whole TCP segments, split here
+/// into MTU-sized packets), are encrypted in place one by one, and leave in runs of equal size
+/// with one UDP GSO send per run.
 pub async fn run_tun_reader<T: TunDevice + 'static, S: SealOutbound>(
     tun: Arc<T>,
     socket: Arc<UdpSocket>,
     mut outbound: watch::Receiver<Arc<S>>,
     counters: Arc<Counters>,
 ) {
+    let offload = UdpOffload::for_sending(&socket);
+    // Slots fit the MTU the device has now (at least 1500); a larger MTU set later only costs
+    // the packets that do not fit.
+    let max_packet = tun.mtu().map_or(1500, |mtu| usize::from(mtu).max(1500));
     let headroom = esp::MAX_HEADROOM;
-    let mut buf = vec![0u8; headroom + MAX_INNER + esp::MAX_TAILROOM];
+    let mut batch = TunRecvBatch::new(TUN_BATCH, headroom, max_packet, esp::MAX_TAILROOM);
+    let mut sealed: Vec<Range<usize>> = vec![0..0; TUN_BATCH];
     let mut sa = Arc::clone(&outbound.borrow_and_update());
     loop {
-        let len = match tun.recv(&mut buf[headroom..headroom + MAX_INNER]).await {
-            Ok(0) => continue,
-            Ok(len) => len,
+        let count = match tun.recv_batch(&mut batch).await {
+            Ok(count) => count,
+            Err(error) if error.kind() == std::io::ErrorKind::InvalidData => {
+                tracing::debug!(%error, "unreadable packet from the TUN device");
+                continue;
+            }
             Err(error) => {
                 tracing::warn!(%error, "TUN read failed; outbound datapath stops");
                 return;
@@ -332,19 +411,80 @@ pub async fn run_tun_reader<T: TunDevice + 'static, S: SealOutbound>(
         if outbound.has_changed().unwrap_or(false) {
             sa = Arc::clone(&outbound.borrow_and_update());
         }
-        let encapsulated = match sa.seal(&mut buf, headroom..headroom + len) {
-            Ok(e) => e,
-            Err(error) => {
-                tracing::debug!(%error, "could not encapsulate an outbound packet");
+        let mut bytes = 0;
+        for (i, range) in sealed.iter_mut().enumerate().take(count) {
+            let (slot, len) = batch.slot_mut(i);
+            *range = 0..0;
+            if len == 0 {
                 continue;
             }
-        };
-        if let Some(event) = encapsulated.event {
-            tracing::info!(?event, "outbound SA asks for a rekey (the gateway rekeys)");
+            match sa.seal(slot, headroom..headroom + len) {
+                Ok(encapsulated) => {
+                    if let Some(event) = encapsulated.event {
+                        tracing::info!(?event, "outbound SA asks for a rekey (the gateway rekeys)");
+                    }
+                    *range = encapsulated.packet;
+                    bytes += len as u64;
+                }
+                Err(error) => tracing::debug!(%error, "could not encapsulate an outbound packet"),
+            }
         }
-        match socket.send(&buf[encapsulated.packet]).await {
-            Ok(_) => counters.count_out(len),
-            Err(error) => tracing::debug!(%error, "ESP send failed"),
+        let sent = send_runs(&offload, &socket, &batch, &sealed[..count]).await;
+        counters.count_out(sent, bytes);
+    }
+}
+
+/// Sends the sealed packets (`ranges[i]` in slot `i`; empty ranges are skipped) in runs of equal
+/// length, one GSO send per run; returns how many were handed to the kernel.
+async fn send_runs(
+    offload: &UdpOffload,
+    socket: &UdpSocket,
+    batch: &TunRecvBatch,
+    ranges: &[Range<usize>],
+) -> u64 {
+    let mut run = [IoSlice::new(&[]); MAX_GSO_SEGMENTS];
+    let (mut len, mut size, mut total) = (0, 0, 0);
+    let mut sent = 0;
+    for (i, range) in ranges.iter().enumerate() {
+        if range.is_empty() {
+            continue;
+        }
+        let datagram = &batch.slot(i)[range.clone()];
+        // A run continues while the datagrams have its size; one shorter datagram may end it.
+        let fits = len > 0
+            && len < MAX_GSO_SEGMENTS
+            && total + datagram.len() <= MAX_GSO_BYTES
+            && datagram.len() <= size
+            && run[len - 1].len() == size;
+        if !fits && len > 0 {
+            sent += flush_run(offload, socket, &run[..len], size).await;
+            len = 0;
+            total = 0;
+        }
+        if len == 0 {
+            size = datagram.len();
+        }
+        run[len] = IoSlice::new(datagram);
+        len += 1;
+        total += datagram.len();
+    }
+    if len > 0 {
+        sent += flush_run(offload, socket, &run[..len], size).await;
+    }
+    sent
+}
+
+async fn flush_run(
+    offload: &UdpOffload,
+    socket: &UdpSocket,
+    run: &[IoSlice<'_>],
+    size: usize,
+) -> u64 {
+    match offload.send(socket, run, size).await {
+        Ok(()) => run.len() as u64,
+        Err(error) => {
+            tracing::debug!(%error, "ESP send failed");
+            0
         }
     }
 }

@@ -5,8 +5,9 @@
 //! Room and rules:
 //! - No policy here: the connection controller decides when to connect, what to configure and
 //!   when to give up; this module only moves bytes and reports what happened.
-//! - No allocation per ESP packet: each datapath task owns one buffer for its whole life.
+//! - No allocation per ESP packet: each datapath task owns its batch buffers for its whole life.
 
 pub mod datapath;
 pub mod ike_driver;
 pub mod sockets;
+pub mod udp_batch;
