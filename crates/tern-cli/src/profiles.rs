@@ -118,7 +118,11 @@ pub fn import(
             "Client cert:",
             opened.key.subject(),
             opened.key.certificates().len(),
-            if opened.key.certificates().len() == 1 { "" } else { "s" }
+            if opened.key.certificates().len() == 1 {
+                ""
+            } else {
+                "s"
+            }
         );
     } else if preview.profile.auth.uses_client_certificate() {
         eprintln!(
