@@ -54,6 +54,7 @@
 #![cfg(target_os = "linux")]
 
 mod charon;
+mod cli;
 mod cmd;
 pub mod esp_probe;
 mod lab;
@@ -69,6 +70,7 @@ pub use charon::{
     Charon, CharonConfig, ChildSaInfo, Gateway, GatewayConfig, IkeSaInfo, parse_ike_sas,
     parse_list_sas,
 };
+pub use cli::{TernCli, bin_dir};
 pub use lab::{Lab, LabConfig, Ns, addr, sweep_stale};
 pub use prereq::{INSTALL_HINT, missing_prerequisites, should_run};
 pub use ternd::{Ternd, tern};

@@ -13,94 +13,29 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use tern_e2e::pki::{Ca, IssuedCert, KeyKind};
-use tern_e2e::{Gateway, GatewayConfig, Lab, LabConfig, Ns, Ternd, addr, templates};
+use tern_e2e::{Gateway, GatewayConfig, Lab, LabConfig, TernCli, Ternd, templates};
 
 /// The passphrase of every PKCS#12 bundle made here.
 const P12_PASSPHRASE: &str = "lab-p12-pass";
 
-fn bin_dir(test: &str) -> Option<PathBuf> {
-    if !tern_e2e::should_run(test) {
-        return None;
-    }
-    if let Some(dir) = std::env::var_os("TERN_BIN_DIR") {
-        return Some(PathBuf::from(dir));
-    }
-    assert!(
-        std::env::var("TERN_E2E").as_deref() != Ok("require"),
-        "TERN_BIN_DIR must name the directory with the built ternd and tern"
+/// Connects `name` (the stored certificate's passphrase on stdin), pings the LAN through the
+/// tunnel, disconnects, and checks the tunnel is gone.
+fn connect_ping_disconnect(cli: &TernCli<'_>, name: &str) {
+    cli.ok(
+        &["connect", name, "--password-stdin", "--wait"],
+        Some(P12_PASSPHRASE),
     );
-    eprintln!("!!! SKIPPED: TERN_BIN_DIR is not set (cargo xtask test sets it)");
-    None
-}
-
-/// The `tern` CLI of one test, with its own profile directory.
-struct Cli<'a> {
-    tern: PathBuf,
-    socket: PathBuf,
-    config: PathBuf,
-    lab: &'a Lab,
-    ternd: &'a Ternd,
-}
-
-impl Cli<'_> {
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        tern_e2e::tern(&self.tern, &self.socket, &self.config, args, stdin).unwrap()
-    }
-
-    fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let out = self.run(args, stdin);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "`tern {}` failed ({}):\n{stdout}\n{}\nternd log:\n{}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr),
-            self.ternd.log()
-        );
-        stdout
-    }
-
-    fn state(&self) -> serde_json::Value {
-        let status: serde_json::Value =
-            serde_json::from_str(self.ok(&["status", "--json"], None).trim()).unwrap();
-        status["state"]["state"].clone()
-    }
-
-    fn ping_lan(&self) -> bool {
-        let lan = addr::LAN_HOST_V4.to_string();
-        let out = self
-            .lab
-            .exec_output(Ns::Client, &["ping", "-c", "2", "-W", "2", &lan])
-            .unwrap();
-        out.status.success()
-    }
-
-    /// Connects `name` (the stored certificate's passphrase on stdin), pings the LAN through
-    /// the tunnel, disconnects, and checks the tunnel is gone.
-    fn connect_ping_disconnect(&self, name: &str) {
-        self.ok(
-            &["connect", name, "--password-stdin", "--wait"],
-            Some(P12_PASSPHRASE),
-        );
-        assert_eq!(self.state(), "connected");
-        assert!(
-            self.ping_lan(),
-            "no ping through the tunnel; ternd log:\n{}",
-            self.ternd.log()
-        );
-        self.ok(&["disconnect"], None);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.state() != "disconnected" {
-            assert!(Instant::now() < deadline, "did not disconnect");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        assert!(!self.ping_lan());
-    }
+    assert_eq!(cli.status()["state"]["state"], "connected");
+    assert!(
+        cli.ping_lan(),
+        "no ping through the tunnel; ternd log:\n{}",
+        cli.ternd.log()
+    );
+    cli.disconnect_and_wait();
+    assert!(!cli.ping_lan());
 }
 
 /// A PKCS#12 bundle of `cert` and its key (with the CA), made by `openssl pkcs12 -export`:
@@ -174,10 +109,9 @@ impl Setup {
         .unwrap()
     }
 
-    fn cli<'a>(&'a self, ternd: &'a Ternd) -> Cli<'a> {
-        Cli {
+    fn cli<'a>(&'a self, ternd: &'a Ternd) -> TernCli<'a> {
+        TernCli {
             tern: self.bin.join("tern"),
-            socket: ternd.socket().to_path_buf(),
             config: self.lab.dir().join("config"),
             lab: &self.lab,
             ternd,
@@ -193,7 +127,7 @@ impl Setup {
 
 #[test]
 fn sswan_certificates_both_sides_ecdsa_and_rsa() {
-    let Some(bin) = bin_dir("sswan_certificates_both_sides_ecdsa_and_rsa") else {
+    let Some(bin) = tern_e2e::bin_dir("sswan_certificates_both_sides_ecdsa_and_rsa") else {
         return;
     };
     let setup = Setup::new(bin);
@@ -235,7 +169,7 @@ fn sswan_certificates_both_sides_ecdsa_and_rsa() {
             Some(P12_PASSPHRASE),
         );
         assert!(preview.contains("CN=alice"), "{preview}");
-        cli.connect_ping_disconnect(name);
+        connect_ping_disconnect(&cli, name);
 
         // The stored certificate does not open with another passphrase: the helper is never
         // asked.
@@ -253,7 +187,7 @@ fn sswan_certificates_both_sides_ecdsa_and_rsa() {
 
 #[test]
 fn mobileconfig_certificate_connects() {
-    let Some(bin) = bin_dir("mobileconfig_certificate_connects") else {
+    let Some(bin) = tern_e2e::bin_dir("mobileconfig_certificate_connects") else {
         return;
     };
     let setup = Setup::new(bin);
@@ -270,12 +204,12 @@ fn mobileconfig_certificate_connects() {
     // The file carries the bundle's password: no question asked.
     let preview = cli.ok(&["import", &file, "--yes"], None);
     assert!(preview.contains("CN=alice"), "{preview}");
-    cli.connect_ping_disconnect("Lab Apple");
+    connect_ping_disconnect(&cli, "Lab Apple");
 }
 
 #[test]
 fn sswan_eap_tls_connects() {
-    let Some(bin) = bin_dir("sswan_eap_tls_connects") else {
+    let Some(bin) = tern_e2e::bin_dir("sswan_eap_tls_connects") else {
         return;
     };
     let setup = Setup::new(bin);
@@ -301,5 +235,5 @@ fn sswan_eap_tls_connects() {
         &["import", &file, "--yes", "--passphrase-stdin"],
         Some(P12_PASSPHRASE),
     );
-    cli.connect_ping_disconnect("Lab EAP-TLS");
+    connect_ping_disconnect(&cli, "Lab EAP-TLS");
 }
