@@ -509,6 +509,12 @@ fn client_certificates_are_imported_encrypted_next_to_the_profile() {
     ]);
     assert_eq!(psk.code, 2, "{psk:?}");
 
+    let shown = tern.run(&["show", cert_id]);
+    assert!(
+        shown.stdout.contains("Client cert:      stored (encrypted"),
+        "{shown:?}"
+    );
+
     // Deleting the profile deletes the certificate.
     let deleted = tern.run(&["delete", cert_id, "--yes"]);
     assert_eq!(deleted.code, 0, "{deleted:?}");
