@@ -139,6 +139,8 @@ impl From<StoreError> for UiError {
             StoreError::NotFound(_) => "not_found",
             StoreError::Invalid(_) => "invalid",
             StoreError::Corrupt { .. } => "corrupt",
+            StoreError::Credential(profile::CredentialError::WrongPassphrase) => "wrong_passphrase",
+            StoreError::Credential(_) => "client_certificate",
         };
         Self::with_code(ErrorKind::Store, code, error.to_string())
     }

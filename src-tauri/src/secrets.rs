@@ -127,11 +127,12 @@ pub fn for_connect(profile: &Profile) -> Result<ipc::Secrets, UiError> {
             }),
         }
     };
-    Ok(ipc::Secrets {
-        psk: text(SecretKind::PreSharedKey)?,
-        eap_password: text(SecretKind::EapPassword)?,
-        private_key_passphrase: text(SecretKind::Pkcs12Passphrase)?,
-    })
+    // The client certificate (`secrets.client_certificate`) is opened from the profile store
+    // with the PKCS#12 passphrase: `ProfileStore::client_key` (not wired into the GUI yet).
+    let mut secrets = ipc::Secrets::default();
+    secrets.psk = text(SecretKind::PreSharedKey)?;
+    secrets.eap_password = text(SecretKind::EapPassword)?;
+    Ok(secrets)
 }
 
 /// Stores the secrets an imported file carried.

@@ -67,6 +67,7 @@
 #![cfg(target_os = "linux")]
 
 mod charon;
+mod cli;
 mod cmd;
 pub mod esp_probe;
 pub mod ike_client;
@@ -86,6 +87,7 @@ pub use charon::{
     Charon, CharonConfig, ChildSaInfo, Gateway, GatewayConfig, IkeSaInfo, parse_ike_sas,
     parse_list_sas,
 };
+pub use cli::{LabTernCli, bin_dir};
 pub use lab::{Lab, LabConfig, Ns, addr, set_signal_cleanup, sweep_stale};
 pub use prereq::{INSTALL_HINT, missing_prerequisites, should_run};
 pub use snapshot::NetworkSnapshot;

@@ -226,11 +226,7 @@ pub fn gateway_pubkey(ca: &Ca, cert: &IssuedCert) -> CharonConfig {
 /// client's TLS certificate must chain to `ca` and carry the EAP identity the client gives.
 #[must_use]
 pub fn gateway_eap_tls(ca: &Ca, cert: &IssuedCert) -> CharonConfig {
-    gateway_certificate_auth(
-        ca,
-        cert,
-        "      auth = eap-tls\n      eap_id = %any\n",
-    )
+    gateway_certificate_auth(ca, cert, "      auth = eap-tls\n      eap_id = %any\n")
 }
 
 fn gateway_certificate_auth(ca: &Ca, cert: &IssuedCert, remote: &str) -> CharonConfig {

@@ -40,10 +40,18 @@ fn openssl_modern_and_legacy_bundles_open() {
 
 #[test]
 fn a_wrong_passphrase_says_so() {
-    for name in ["client-modern.p12", "client-legacy.p12", "client-rsa-legacy.p12"] {
+    for name in [
+        "client-modern.p12",
+        "client-legacy.p12",
+        "client-rsa-legacy.p12",
+    ] {
         for wrong in ["", "tern-tesT", "tern-test "] {
             let err = ClientKey::from_pkcs12(&fixture(name), wrong).unwrap_err();
-            assert_eq!(err, CredentialError::WrongPassphrase, "{name} with {wrong:?}");
+            assert_eq!(
+                err,
+                CredentialError::WrongPassphrase,
+                "{name} with {wrong:?}"
+            );
         }
     }
     assert_eq!(
@@ -110,7 +118,10 @@ fn the_stored_bundle_round_trips_and_is_modern() {
 fn pem_key_and_chain() {
     let key = alice();
     assert_eq!(key.certificates().len(), 2);
-    assert!(key.private_key_pem().starts_with("-----BEGIN PRIVATE KEY-----\n"));
+    assert!(
+        key.private_key_pem()
+            .starts_with("-----BEGIN PRIVATE KEY-----\n")
+    );
     let chain = key.certificates_pem();
     assert_eq!(chain.matches("-----BEGIN CERTIFICATE-----").count(), 2);
     // What the helper receives reads back to the same key.
@@ -120,22 +131,27 @@ fn pem_key_and_chain() {
     let der = ClientKey::from_pem(key.private_key_der(), &key.certificates()[0].0).unwrap();
     assert_eq!(der.certificates().len(), 1);
 
-    let err = ClientKey::from_pem(&fixture("alice-sec1.pem"), &fixture("alice-chain.pem"))
-        .unwrap_err();
+    let err =
+        ClientKey::from_pem(&fixture("alice-sec1.pem"), &fixture("alice-chain.pem")).unwrap_err();
     assert!(
         matches!(&err, CredentialError::BadPrivateKey(why) if why.contains("openssl pkcs8")),
         "{err}"
     );
-    let err = ClientKey::from_pem(&fixture("alice-chain.pem"), &fixture("alice-chain.pem"))
-        .unwrap_err();
+    let err =
+        ClientKey::from_pem(&fixture("alice-chain.pem"), &fixture("alice-chain.pem")).unwrap_err();
     assert!(matches!(err, CredentialError::BadPrivateKey(_)), "{err}");
-    let err = ClientKey::from_pem(&fixture("alice-pkcs8.pem"), b"-----BEGIN CERTIFICATE-----\n")
-        .unwrap_err();
+    let err = ClientKey::from_pem(
+        &fixture("alice-pkcs8.pem"),
+        b"-----BEGIN CERTIFICATE-----\n",
+    )
+    .unwrap_err();
     assert!(matches!(err, CredentialError::BadCertificate(_)), "{err}");
     let err = ClientKey::from_pem(&fixture("alice-pkcs8.pem"), b"").unwrap_err();
     assert!(matches!(err, CredentialError::BadCertificate(_)), "{err}");
     // Nine certificates are one too many.
-    let nine = String::from_utf8(fixture("alice-chain.pem")).unwrap().repeat(5);
+    let nine = String::from_utf8(fixture("alice-chain.pem"))
+        .unwrap()
+        .repeat(5);
     let err = ClientKey::from_pem(&fixture("alice-pkcs8.pem"), nine.as_bytes()).unwrap_err();
     assert_eq!(err, CredentialError::TooManyCertificates { limit: 8 });
 }
@@ -275,15 +291,15 @@ fn mobileconfig_bundles_open_with_the_files_password() {
 fn the_store_keeps_the_key_encrypted_next_to_the_profile() {
     let dir = tempfile::tempdir().unwrap();
     let store = ProfileStore::open(dir.path()).unwrap();
-    let preview = import_sswan(sswan("ikev2-cert", &fixture("client-legacy.p12")).as_bytes())
-        .unwrap();
+    let preview =
+        import_sswan(sswan("ikev2-cert", &fixture("client-legacy.p12")).as_bytes()).unwrap();
     let id = preview.profile.id;
     store.import(&preview).unwrap();
     assert!(!store.has_client_key(id));
     assert!(store.client_key(id, "x").unwrap().is_none());
 
-    let key = ClientKey::from_pkcs12(preview.secrets.pkcs12.as_deref().unwrap(), PASSPHRASE)
-        .unwrap();
+    let key =
+        ClientKey::from_pkcs12(preview.secrets.pkcs12.as_deref().unwrap(), PASSPHRASE).unwrap();
     let passphrase = random_passphrase();
     store.save_client_key(id, &key, &passphrase).unwrap();
     assert!(store.has_client_key(id));

@@ -140,12 +140,7 @@ pub fn open_for_import(
 
 /// Stores a profile's client certificate: encrypted under a random passphrase kept in the
 /// keyring, or, without a keyring, under the user's passphrase (asked for when connecting).
-pub fn save(
-    store: &ProfileStore,
-    keyring: &Keyring,
-    id: ProfileId,
-    opened: &Opened,
-) -> CmdResult {
+pub fn save(store: &ProfileStore, keyring: &Keyring, id: ProfileId, opened: &Opened) -> CmdResult {
     let random = profile::random_passphrase();
     let passphrase = match keyring.set(id, SecretKind::Pkcs12Passphrase, random.as_bytes()) {
         Ok(()) => random,

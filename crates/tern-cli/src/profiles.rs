@@ -118,7 +118,11 @@ pub fn import(
             "Client cert:",
             opened.key.subject(),
             opened.key.certificates().len(),
-            if opened.key.certificates().len() == 1 { "" } else { "s" }
+            if opened.key.certificates().len() == 1 {
+                ""
+            } else {
+                "s"
+            }
         );
     } else if preview.profile.auth.uses_client_certificate() {
         eprintln!(
@@ -221,6 +225,14 @@ pub fn show(query: &str, json: bool, keyring: &Keyring) -> CmdResult {
     print!("{}", view::profile_text(&profile));
     if let Some(stored) = stored {
         println!("{:<18}{}", "Secrets stored:", view::kinds_text(&stored));
+    }
+    if profile.auth.uses_client_certificate() {
+        let state = if store.has_client_key(profile.id) {
+            "stored (encrypted, in the profile directory)"
+        } else {
+            "missing: add it with `tern import FILE --pkcs12 CERT.p12`"
+        };
+        println!("{:<18}{state}", "Client cert:");
     }
     Ok(())
 }

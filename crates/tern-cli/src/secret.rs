@@ -109,8 +109,10 @@ pub fn clear(query: &str, kind: Option<KindArg>, keyring: &Keyring) -> CmdResult
     let store = open_store()?;
     let mut removed = Vec::new();
     // Without its passphrase the stored certificate is useless: both go together.
-    if matches!(kind, None | Some(KindArg::PrivateKey | KindArg::Pkcs12Passphrase))
-        && store.delete_client_key(profile.id)?
+    if matches!(
+        kind,
+        None | Some(KindArg::PrivateKey | KindArg::Pkcs12Passphrase)
+    ) && store.delete_client_key(profile.id)?
     {
         removed.push(SecretKind::PrivateKey);
     }

@@ -281,11 +281,30 @@ fn hostile_files_are_refused_without_changing_anything() {
 #[test]
 fn secrets_without_a_keyring() {
     let tern = Tern::new();
-    let r = tern.run(&["import", &fixture_arg("sswan/cert-eap.sswan"), "--yes"]);
+    // The fixture's bundle is random bytes: refused, nothing saved.
+    let bad = tern.run(&["import", &fixture_arg("sswan/cert-eap.sswan"), "--yes"]);
+    assert_eq!(bad.code, 1, "{bad:?}");
+    assert!(
+        bad.stderr
+            .contains("the file's PKCS#12 bundle: the PKCS#12 file cannot be read"),
+        "{bad:?}"
+    );
+    assert!(tern.store_files().is_empty());
+    // A real bundle instead; without a keyring it keeps its own passphrase.
+    let r = tern.run_with_stdin(
+        &[
+            "import",
+            &fixture_arg("sswan/cert-eap.sswan"),
+            "--yes",
+            "--pkcs12",
+            &fixture_arg("credential/client-modern.p12"),
+            "--passphrase-stdin",
+        ],
+        b"tern-test\n",
+    );
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
-        r.stderr
-            .contains("the file's private key (PKCS#12 bundle) was not stored"),
+        r.stderr.contains("stored under its own passphrase"),
         "{r:?}"
     );
     // Several kinds: --kind is needed without a terminal.
@@ -398,4 +417,106 @@ fn import_asks_on_a_terminal() {
         "{delete:?}"
     );
     assert!(tern.store_files().is_empty());
+}
+
+#[test]
+fn client_certificates_are_imported_encrypted_next_to_the_profile() {
+    let tern = Tern::new();
+    let cert_id = "6f1c2c7e-0a9d-4a44-8b9e-0c5a1d2e3f40";
+    let sswan = fixture_arg("sswan/cert.sswan");
+    let p12 = fixture_arg("credential/client-legacy.p12");
+    // A wrong passphrase changes nothing.
+    let wrong = tern.run_with_stdin(
+        &[
+            "import",
+            &sswan,
+            "--yes",
+            "--pkcs12",
+            &p12,
+            "--passphrase-stdin",
+        ],
+        b"nope\n",
+    );
+    assert_eq!(wrong.code, 1, "{wrong:?}");
+    assert!(
+        wrong.stderr.contains("the PKCS#12 passphrase is wrong"),
+        "{wrong:?}"
+    );
+    assert!(tern.store_files().is_empty());
+
+    let ok = tern.run_with_stdin(
+        &[
+            "import",
+            &sswan,
+            "--yes",
+            "--pkcs12",
+            &p12,
+            "--passphrase-stdin",
+        ],
+        b"tern-test\n",
+    );
+    assert_eq!(ok.code, 0, "{ok:?}");
+    assert!(
+        ok.stdout
+            .contains("Client cert:      O=Tern Test, CN=alice (2 certificates)"),
+        "{ok:?}"
+    );
+    let files = tern.store_files();
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(
+        names.contains(&format!("{cert_id}.p12").as_str()),
+        "{names:?}"
+    );
+    // Tern re-encrypted it (the legacy bundle's RC2 is gone: PBES2 instead).
+    let stored = &files.iter().find(|(n, _)| n.ends_with(".p12")).unwrap().1;
+    let pbes2 = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x05, 0x0d];
+    assert!(stored.windows(pbes2.len()).any(|w| w == pbes2));
+    let original = std::fs::read(common::fixture("credential/client-legacy.p12")).unwrap();
+    assert_ne!(stored, &original);
+
+    // PEM key and chain replace it; options a PSK profile does not use are refused.
+    let pem = tern.run_with_stdin(
+        &[
+            "import",
+            &sswan,
+            "--yes",
+            "--key",
+            &fixture_arg("credential/alice-pkcs8.pem"),
+            "--cert",
+            &fixture_arg("credential/alice-chain.pem"),
+            "--passphrase-stdin",
+        ],
+        b"new-pass\n",
+    );
+    assert_eq!(pem.code, 0, "{pem:?}");
+    let sec1 = tern.run(&[
+        "import",
+        &sswan,
+        "--yes",
+        "--key",
+        &fixture_arg("credential/alice-sec1.pem"),
+        "--cert",
+        &fixture_arg("credential/alice-chain.pem"),
+    ]);
+    assert_eq!(sec1.code, 1, "{sec1:?}");
+    assert!(sec1.stderr.contains("openssl pkcs8"), "{sec1:?}");
+    let psk = tern.run(&[
+        "import",
+        &fixture_arg("mobileconfig/psk.mobileconfig"),
+        "--yes",
+        "--pkcs12",
+        &p12,
+    ]);
+    assert_eq!(psk.code, 2, "{psk:?}");
+
+    let shown = tern.run(&["show", cert_id]);
+    assert!(
+        shown.stdout.contains("Client cert:      stored (encrypted"),
+        "{shown:?}"
+    );
+
+    // Deleting the profile deletes the certificate.
+    let deleted = tern.run(&["delete", cert_id, "--yes"]);
+    assert_eq!(deleted.code, 0, "{deleted:?}");
+    assert!(tern.store_files().is_empty(), "{:?}", tern.store_files());
 }

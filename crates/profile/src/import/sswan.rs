@@ -48,7 +48,6 @@ use crate::validate::{
     MAX_CERTIFICATE_BYTES, MAX_DNS_SERVERS, MAX_PREFIXES, MTU_RANGE, NAT_KEEPALIVE_RANGE,
 };
 
-
 /// Imports a strongSwan Android `.sswan` profile.
 pub fn import_sswan(bytes: &[u8]) -> Result<ImportPreview, ImportError> {
     check_size(bytes)?;

@@ -383,14 +383,12 @@ fn eap_tls_client_config(
             format!("the client certificate cannot be used for EAP-TLS: {e}"),
         )
     };
-    rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(unusable)?
-    .with_root_certificates(roots)
-    .with_client_auth_cert(chain, private_key)
-    .map_err(unusable)
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(unusable)?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, private_key)
+        .map_err(unusable)
 }
 
 /// The name the gateway's certificate must carry: the profile's remote identity, else the
@@ -713,7 +711,11 @@ mod tests {
         tls.auth = AuthMethod::EapTls;
         let err = check(with_psk(tls, Some("k"))).unwrap_err();
         assert_eq!(err.code, ErrorCode::MissingClientCertificate);
-        assert!(err.message.contains("client certificate"), "{}", err.message);
+        assert!(
+            err.message.contains("client certificate"),
+            "{}",
+            err.message
+        );
 
         let mut two_rounds = psk_profile();
         two_rounds.auth = AuthMethod::CertificateEap {
@@ -970,7 +972,10 @@ mod tests {
             assert_eq!(err.code, ErrorCode::InvalidClientCertificate);
 
             // Bob's key with Alice's certificate.
-            let bob = pki.ca.issue("bob", &["bob.tern.test"], KeyKind::EcdsaP256).unwrap();
+            let bob = pki
+                .ca
+                .issue("bob", &["bob.tern.test"], KeyKind::EcdsaP256)
+                .unwrap();
             let mut foreign = sent(&pki.client);
             foreign.private_key = bob.key_pkcs8_der.to_vec();
             let err =
@@ -1000,7 +1005,10 @@ mod tests {
                 config.local_id,
                 ike::Identity::Email("alice@tern.test".into())
             );
-            assert_eq!(tls.server_name, ServerName::try_from("gw.tern.test").unwrap());
+            assert_eq!(
+                tls.server_name,
+                ServerName::try_from("gw.tern.test").unwrap()
+            );
             assert!(tls.client_config.client_auth_cert_resolver.has_certs());
             assert_eq!(server.trust.source(), ike::cert::TrustSource::Profile);
 
@@ -1051,14 +1059,22 @@ mod tests {
                     }
                     AuthConfig::Psk(_) => panic!("PSK"),
                 };
-                assert_eq!(server.trust.source(), ike::cert::TrustSource::System, "{auth:?}");
+                assert_eq!(
+                    server.trust.source(),
+                    ike::cert::TrustSource::System,
+                    "{auth:?}"
+                );
                 assert_eq!(server.trust.len(), 1);
 
                 let mut req = request(profile(auth.clone(), None), Some(sent(&pki.client)));
                 req.secrets.eap_password = Some("pw".into());
                 let err = check_with(req, &no_system_store).unwrap_err();
                 assert_eq!(err.code, ErrorCode::InvalidProfile, "{auth:?}");
-                assert!(err.message.contains("system's trusted CAs"), "{}", err.message);
+                assert!(
+                    err.message.contains("system's trusted CAs"),
+                    "{}",
+                    err.message
+                );
             }
         }
     }
