@@ -8,6 +8,7 @@
 
 mod deps;
 mod gui;
+mod package;
 mod system;
 
 use std::process::ExitCode;
@@ -27,6 +28,7 @@ commands:
   fuzz [TARGET] [--seconds N]
                      run cargo-fuzz targets (needs the nightly toolchain)
   deps               check the crate dependency rules of ARCHITECTURE.md
+  package [--debug]  the .deb and .rpm (Tauri bundler; release build unless --debug)
 ";
 
 fn main() -> ExitCode {
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         "bench" => bench(rest),
         "fuzz" => fuzz(rest),
         "deps" => deps::check().map(|()| println!("dependency rules: ok")),
+        "package" => package::command(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
@@ -93,11 +96,13 @@ fn test(args: &[String]) -> Result<(), String> {
         summary.skip("fuzz smoke runs", "--quick");
         summary.skip("end-to-end suites", "--quick");
         summary.skip("UI tests", "--quick");
+        summary.skip("Linux packages", "--quick");
     } else {
         summary.run("UI tests", gui::ui_tests);
         summary.run_outcome("Windows type-check", windows_check);
         summary.run_outcome("fuzz smoke runs", || fuzz_all(FUZZ_SMOKE_SECONDS));
         summary.run_outcome("end-to-end suites", end_to_end);
+        summary.run_outcome("Linux packages", package::test_stage);
     }
     summary.finish()
 }
