@@ -39,6 +39,7 @@ const EXPECTED_FILES: &[&str] = &[
     "/usr/share/mime/packages/tern-mime.xml",
     "/usr/share/applications/Tern.desktop",
     "/usr/share/man/man1/tern.1.gz",
+    "/usr/share/man/man1/tern-gui.1.gz",
     "/usr/share/bash-completion/completions/tern",
     "/usr/share/fish/vendor_completions.d/tern.fish",
     "/usr/share/icons/hicolor/48x48/apps/tern-gui.png",
@@ -122,10 +123,15 @@ fn skip_or_fail(why: &str) -> Result<Outcome, String> {
 /// Builds the binaries, stages the generated files and runs the Tauri bundler.
 fn build(profile: Profile) -> Result<Packages, String> {
     let mut cargo_args = vec!["build", "-p", "ternd", "-p", "tern-cli"];
+    // Release packages carry no debug info (lintian and users want stripped binaries; the
+    // workspace's release profile keeps line tables for backtraces in development). Debug
+    // packages reuse the test build as it is; the staged `ternd` and `tern` are stripped copies.
+    let mut env = Vec::new();
     if profile == Profile::Release {
         cargo_args.push("--release");
+        env.push(("CARGO_PROFILE_RELEASE_STRIP", "symbols"));
     }
-    system::cargo(&cargo_args)?;
+    system::cargo_with_env(&cargo_args, &env)?;
     let bin_dir = system::target_dir().join(profile.dir());
     let stage = system::target_dir().join("package").join(profile.dir());
     let config = stage_files(&bin_dir, &stage)?;
@@ -137,7 +143,7 @@ fn build(profile: Profile) -> Result<Packages, String> {
         args.push("--debug");
     }
     println!("==> bundling the .deb and .rpm (Tauri bundler)");
-    system::run_with(path_str(&cli)?, &args, &[], Some("src-tauri"))?;
+    system::run_with(path_str(&cli)?, &args, &env, Some("src-tauri"))?;
 
     let bundle_dir = bin_dir.join("bundle");
     let version = workspace_version()?;
@@ -174,13 +180,19 @@ fn stage_files(bin_dir: &Path, stage: &Path) -> Result<PathBuf, String> {
         files.push((dest.to_owned(), staged));
     }
 
-    let man = stage.join("tern.1");
-    write_output(tern_str, &["man"], &man)?;
-    system::run("gzip", &["-9nf", path_str(&man)?])?;
-    files.push((
-        "/usr/share/man/man1/tern.1.gz".into(),
-        stage.join("tern.1.gz"),
-    ));
+    // Man pages: the CLI's from its command line, the app's written by hand.
+    write_output(tern_str, &["man"], &stage.join("tern.1"))?;
+    copy(
+        &system::workspace_root().join("installers/linux/tern-gui.1"),
+        &stage.join("tern-gui.1"),
+    )?;
+    for page in ["tern.1", "tern-gui.1"] {
+        system::run("gzip", &["-9nf", path_str(&stage.join(page))?])?;
+        files.push((
+            format!("/usr/share/man/man1/{page}.gz"),
+            stage.join(format!("{page}.gz")),
+        ));
+    }
     for (shell, file) in [
         ("bash", "tern.bash"),
         ("zsh", "_tern"),
