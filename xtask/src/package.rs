@@ -448,15 +448,20 @@ fn install_test(deb: &Path) -> Result<(), String> {
         &inside.join("test-in-root.sh"),
     )?;
     println!("==> installing, checking, removing and purging inside the test root");
-    // A private mount namespace: /proc, /sys and the tmpfs mounts vanish with it, whatever
-    // happens inside, and the host's /run (and its systemd) stays out of reach.
-    let root_str = path_str(&root.path)?;
+    in_root(&root.path, "/bin/sh /root/tern-test/test-in-root.sh")
+}
+
+/// Runs a shell command chrooted into `root`, in a private mount namespace with the root's own
+/// /proc, /sys, /run and /tmp: the mounts vanish with the namespace whatever happens inside, and
+/// the host's /run (its systemd and D-Bus) stays out of reach.
+fn in_root(root: &Path, command: &str) -> Result<(), String> {
     let script = format!(
-        "set -e; R='{root_str}'; \
+        "set -e; R='{root}'; \
          mount -t proc proc \"$R/proc\"; mount -t sysfs -o ro sysfs \"$R/sys\"; \
          mount -t tmpfs tmpfs \"$R/run\"; mount -t tmpfs tmpfs \"$R/tmp\"; \
          exec chroot \"$R\" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-         LC_ALL=C.UTF-8 HOME=/root SUDO_USER=root /bin/sh /root/tern-test/test-in-root.sh"
+         LC_ALL=C.UTF-8 HOME=/root DEBIAN_FRONTEND=noninteractive /bin/sh -c '{command}'",
+        root = path_str(root)?,
     );
     system::run(
         "unshare",
@@ -464,13 +469,16 @@ fn install_test(deb: &Path) -> Result<(), String> {
     )
 }
 
-/// A bootstrapped Debian 12 root with the package's dependencies and the test tools, as a
-/// tarball: made once with debootstrap (minutes), then reused (seconds) while its contents list
-/// is unchanged.
+/// A Debian 12 root with the package's dependencies and the test tools, as a tarball: made once
+/// (debootstrap, then apt inside for the dependencies, whose virtual packages debootstrap cannot
+/// resolve; minutes), then reused (seconds) while its package list is unchanged.
 fn cached_root(work: &Path) -> Result<PathBuf, String> {
-    let mut packages: Vec<String> = TEST_ROOT_TOOLS.iter().map(|s| (*s).to_owned()).collect();
-    packages.extend(deb_depends()?);
-    let key = format!("{TEST_SUITE} minbase {}\n", packages.join(","));
+    let depends = deb_depends()?;
+    let key = format!(
+        "{TEST_SUITE} minbase {} + {}\n",
+        TEST_ROOT_TOOLS.join(","),
+        depends.join(",")
+    );
     let tarball = work.join(format!("debian-{TEST_SUITE}-root.tar"));
     let key_file = work.join(format!("debian-{TEST_SUITE}-root.key"));
     if tarball.is_file() && std::fs::read_to_string(&key_file).is_ok_and(|k| k == key) {
@@ -480,7 +488,7 @@ fn cached_root(work: &Path) -> Result<PathBuf, String> {
     let mirror = debian_mirror()?;
     println!("==> bootstrapping a Debian 12 test root (once; several minutes)");
     let root = RootDir::fresh(work.join("bootstrap"))?;
-    let include = format!("--include={}", packages.join(","));
+    let include = format!("--include={}", TEST_ROOT_TOOLS.join(","));
     system::run(
         "debootstrap",
         &[
@@ -491,8 +499,18 @@ fn cached_root(work: &Path) -> Result<PathBuf, String> {
             &mirror,
         ],
     )?;
-    // apt in the root must not go anywhere at test time; its caches are dead weight.
-    let _ = std::fs::remove_dir_all(root.path.join("var/cache/apt/archives"));
+    // Image-builder manners: packages installed here may not start services.
+    let policy = root.path.join("usr/sbin/policy-rc.d");
+    std::fs::write(&policy, "#!/bin/sh\nexit 101\n")
+        .map_err(|e| format!("cannot write {}: {e}", policy.display()))?;
+    system::run("chmod", &["755", path_str(&policy)?])?;
+    in_root(
+        &root.path,
+        &format!(
+            "apt-get install -y -q --no-install-recommends {} && apt-get clean",
+            depends.join(" ")
+        ),
+    )?;
     let partial = work.join(format!("debian-{TEST_SUITE}-root.tar.partial"));
     system::run(
         "tar",
