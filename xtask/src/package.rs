@@ -452,13 +452,14 @@ fn install_test(deb: &Path) -> Result<(), String> {
 }
 
 /// Runs a shell command chrooted into `root`, in a private mount namespace with the root's own
-/// /proc, /sys, /run and /tmp: the mounts vanish with the namespace whatever happens inside, and
+/// /proc, /sys, /run, /tmp and /dev/pts: the mounts vanish with the namespace whatever happens inside, and
 /// the host's /run (its systemd and D-Bus) stays out of reach.
 fn in_root(root: &Path, command: &str) -> Result<(), String> {
     let script = format!(
         "set -e; R='{root}'; \
          mount -t proc proc \"$R/proc\"; mount -t sysfs -o ro sysfs \"$R/sys\"; \
          mount -t tmpfs tmpfs \"$R/run\"; mount -t tmpfs tmpfs \"$R/tmp\"; \
+         mount -t devpts -o newinstance,ptmxmode=0666 devpts \"$R/dev/pts\"; \
          exec chroot \"$R\" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
          LC_ALL=C.UTF-8 HOME=/root DEBIAN_FRONTEND=noninteractive /bin/sh -c '{command}'",
         root = path_str(root)?,
