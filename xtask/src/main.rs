@@ -28,7 +28,9 @@ commands:
   fuzz [TARGET] [--seconds N]
                      run cargo-fuzz targets (needs the nightly toolchain)
   deps               check the crate dependency rules of ARCHITECTURE.md
-  package [--debug]  the .deb and .rpm (Tauri bundler; release build unless --debug)
+  package [--debug | --test]
+                     the .deb and .rpm (Tauri bundler; release build unless --debug;
+                     --test: the package stage of `test` alone)
 ";
 
 fn main() -> ExitCode {

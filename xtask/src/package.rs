@@ -68,12 +68,18 @@ struct Packages {
     rpm: PathBuf,
 }
 
-/// `cargo xtask package [--debug]`.
+/// `cargo xtask package [--debug | --test]`.
 pub fn command(args: &[String]) -> Result<(), String> {
     let profile = match args {
         [] => Profile::Release,
         [flag] if flag == "--debug" => Profile::Debug,
-        _ => return Err("usage: cargo xtask package [--debug]".into()),
+        [flag] if flag == "--test" => {
+            return match test_stage()? {
+                Outcome::Passed => Ok(()),
+                Outcome::Skipped(why) => Err(why),
+            };
+        }
+        _ => return Err("usage: cargo xtask package [--debug | --test]".into()),
     };
     if !cfg!(target_os = "linux") {
         return Err("the .deb and .rpm are built on Linux".into());
