@@ -128,30 +128,39 @@ fn skip_or_fail(why: &str) -> Result<Outcome, String> {
 
 /// Builds the binaries, stages the generated files and runs the Tauri bundler.
 fn build(profile: Profile) -> Result<Packages, String> {
-    let mut cargo_args = vec!["build", "-p", "ternd", "-p", "tern-cli"];
-    // Release packages carry no debug info (lintian and users want stripped binaries; the
-    // workspace's release profile keeps line tables for backtraces in development). Debug
-    // packages reuse the test build as it is; the staged `ternd` and `tern` are stripped copies.
-    let mut env = Vec::new();
-    if profile == Profile::Release {
-        cargo_args.push("--release");
-        env.push(("CARGO_PROFILE_RELEASE_STRIP", "symbols"));
+    // Two builds, as elsewhere: `tern-gui` alone is what `tauri build` would run, and `ternd`
+    // with `tern-cli` is what the end-to-end step builds, so each reuses what is there.
+    for packages in [&["-p", "ternd", "-p", "tern-cli"][..], &["-p", "tern-gui"]] {
+        let mut args = vec!["build"];
+        args.extend_from_slice(packages);
+        if profile == Profile::Release {
+            args.push("--release");
+        }
+        system::cargo(&args)?;
     }
-    system::cargo_with_env(&cargo_args, &env)?;
     let bin_dir = system::target_dir().join(profile.dir());
     let stage = system::target_dir().join("package").join(profile.dir());
     let config = stage_files(&bin_dir, &stage)?;
 
+    // `tauri bundle` packs what `tauri build` built, found in the target directory: point it at
+    // the staged one, whose `tern-gui` is a stripped copy (the bundler ships the binary as it
+    // finds it, and patches it in place: cargo's own stays untouched).
     let cli = tauri_cli()?;
-    let mut args = vec!["build", "--ci", "--bundles", "deb,rpm", "--config"];
+    let mut args = vec!["bundle", "--bundles", "deb,rpm", "--config"];
     args.push(path_str(&config)?);
     if profile == Profile::Debug {
         args.push("--debug");
     }
+    let staged_target = stage.join("target");
     println!("==> bundling the .deb and .rpm (Tauri bundler)");
-    system::run_with(path_str(&cli)?, &args, &env, Some("src-tauri"))?;
+    system::run_with(
+        path_str(&cli)?,
+        &args,
+        &[("CARGO_TARGET_DIR", path_str(&staged_target)?)],
+        Some("src-tauri"),
+    )?;
 
-    let bundle_dir = bin_dir.join("bundle");
+    let bundle_dir = staged_target.join(profile.dir()).join("bundle");
     let version = workspace_version()?;
     Ok(Packages {
         deb: find_bundle(&bundle_dir.join("deb"), &format!("_{version}_amd64.deb"))?,
@@ -171,19 +180,30 @@ fn stage_files(bin_dir: &Path, stage: &Path) -> Result<PathBuf, String> {
     let tern_str = path_str(&tern)?;
     let mut files: Vec<(String, PathBuf)> = Vec::new();
 
-    // The binaries, without their debug sections: the bundler would otherwise ship hundreds of
-    // megabytes of DWARF in a debug build, and lintian asks for stripped binaries.
+    // The binaries, stripped (lintian asks for it; a debug build would otherwise ship hundreds
+    // of megabytes of DWARF, and the workspace's release profile keeps line tables). The GUI goes
+    // where the bundler looks for it, the others into the package's `files`.
+    let gui_dir = stage
+        .join("target")
+        .join(bin_dir.file_name().unwrap_or_default());
+    create_dir(&gui_dir)?;
     for (name, dest) in [
-        ("tern", "/usr/bin/tern"),
-        ("ternd", "/usr/libexec/tern/ternd"),
+        ("tern", Some("/usr/bin/tern")),
+        ("ternd", Some("/usr/libexec/tern/ternd")),
+        ("tern-gui", None),
     ] {
-        let staged = stage.join(name);
+        let staged = match dest {
+            Some(_) => stage.join(name),
+            None => gui_dir.join(name),
+        };
         let (from, to) = (
             path_str(&bin_dir.join(name))?.to_owned(),
             path_str(&staged)?,
         );
         system::run("objcopy", &["--strip-debug", "--strip-unneeded", &from, to])?;
-        files.push((dest.to_owned(), staged));
+        if let Some(dest) = dest {
+            files.push((dest.to_owned(), staged));
+        }
     }
 
     // Man pages: the CLI's from its command line, the app's written by hand.
@@ -375,10 +395,6 @@ fn lint(deb: &Path) -> Result<(), String> {
             "--display-level",
             ">=warning",
             "--info",
-            // The test packages hold the debug build as it is, to reuse the other steps' build;
-            // release packages are stripped (`CARGO_PROFILE_RELEASE_STRIP` in `build`).
-            "--suppress-tags",
-            "unstripped-binary-or-object",
             path_str(deb)?,
         ],
     )
