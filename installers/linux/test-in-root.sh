@@ -33,13 +33,16 @@ step "the service is enabled, the group exists"
 getent group tern || fail "no group tern"
 
 step "desktop integration"
-default=$(xdg-mime query default application/vnd.strongswan.profile)
+default=$(xdg-mime query default application/vnd.strongswan.profile) || fail "xdg-mime failed"
+echo "application/vnd.strongswan.profile: $default"
 [ "$default" = Tern.desktop ] || fail "the default for .sswan is '$default', not Tern.desktop"
-default=$(xdg-mime query default x-scheme-handler/tern)
+default=$(xdg-mime query default x-scheme-handler/tern) || fail "xdg-mime failed"
+echo "x-scheme-handler/tern: $default"
 [ "$default" = Tern.desktop ] || fail "the handler of tern:// is '$default', not Tern.desktop"
-: >/tmp/example.sswan
-filetype=$(xdg-mime query filetype /tmp/example.sswan)
-[ "$filetype" = application/vnd.strongswan.profile ] || fail "*.sswan is '$filetype'"
+# The MIME database knows the globs (xdg-mime query filetype would need file(1) in the root).
+for glob in 'application/vnd.strongswan.profile:\*\.sswan' 'application/x-apple-aspen-config:\*\.mobileconfig'; do
+    grep -q ":$glob\$" /usr/share/mime/globs2 || fail "the MIME database lacks $glob"
+done
 desktop-file-validate /usr/share/applications/Tern.desktop
 grep -q '^Exec=tern-gui %u$' /usr/share/applications/Tern.desktop || fail "Exec lacks %u"
 [ -s /usr/share/man/man1/tern.1.gz ] || fail "no man page"
@@ -52,7 +55,7 @@ for path in /usr/bin/tern /usr/bin/tern-gui /usr/libexec/tern /lib/systemd/syste
     /etc/systemd/system/multi-user.target.wants/ternd.service; do
     [ ! -e "$path" ] && [ ! -L "$path" ] || fail "$path is left after removal"
 done
-default=$(xdg-mime query default application/vnd.strongswan.profile)
+default=$(xdg-mime query default application/vnd.strongswan.profile) || fail "xdg-mime failed"
 [ -z "$default" ] || fail "'$default' still opens .sswan after removal"
 [ -d /var/lib/tern ] || fail "removal (not purge) deleted the helper's state"
 
