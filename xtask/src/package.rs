@@ -24,8 +24,11 @@ const TEST_ROOT_TOOLS: &[&str] = &[
     "shared-mime-info",
 ];
 
+/// What staging needs: `rsvg-convert` for the icons, `objcopy` to strip.
+const BUILD_TOOLS: &[&str] = &["librsvg2-bin", "binutils"];
+
 /// Host tools of the package stage: the linter, the root builder and the RPM reader.
-const HOST_TOOLS: &[&str] = &["lintian", "debootstrap", "rpm", "librsvg2-bin"];
+const HOST_TOOLS: &[&str] = &["lintian", "debootstrap", "rpm"];
 
 /// PNG sizes rendered from `icons/src/app.svg` besides the ones `tauri.conf.json` lists.
 const EXTRA_ICON_SIZES: &[u32] = &[16, 24, 48, 64, 256];
@@ -128,6 +131,7 @@ fn skip_or_fail(why: &str) -> Result<Outcome, String> {
 
 /// Builds the binaries, stages the generated files and runs the Tauri bundler.
 fn build(profile: Profile) -> Result<Packages, String> {
+    system::ensure_apt_packages(BUILD_TOOLS)?;
     // Two builds, as elsewhere: `tern-gui` alone is what `tauri build` would run, and `ternd`
     // with `tern-cli` is what the end-to-end step builds, so each reuses what is there.
     for packages in [&["-p", "ternd", "-p", "tern-cli"][..], &["-p", "tern-gui"]] {
