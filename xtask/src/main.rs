@@ -9,6 +9,7 @@
 mod bench_lab;
 mod deps;
 mod gui;
+mod package;
 mod system;
 
 use std::process::ExitCode;
@@ -30,6 +31,9 @@ commands:
   fuzz [TARGET] [--seconds N]
                      run cargo-fuzz targets (needs the nightly toolchain)
   deps               check the crate dependency rules of ARCHITECTURE.md
+  package [--debug | --test]
+                     the .deb and .rpm (Tauri bundler; release build unless --debug;
+                     --test: the package stage of `test` alone)
 ";
 
 fn main() -> ExitCode {
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
         "bench" => bench_lab::bench(rest),
         "fuzz" => fuzz(rest),
         "deps" => deps::check().map(|()| println!("dependency rules: ok")),
+        "package" => package::command(rest),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
@@ -97,12 +102,14 @@ fn test(args: &[String]) -> Result<(), String> {
         summary.skip("end-to-end suites", "--quick");
         summary.skip("UI tests", "--quick");
         summary.skip("desktop app in a real window", "--quick");
+        summary.skip("Linux packages", "--quick");
     } else {
         summary.run("UI tests", gui::ui_tests);
         summary.run_outcome("Windows type-check", windows_check);
         summary.run_outcome("fuzz smoke runs", || fuzz_all(FUZZ_SMOKE_SECONDS));
         summary.run_outcome("end-to-end suites", end_to_end);
         summary.run_outcome("desktop app in a real window", gui::real_window);
+        summary.run_outcome("Linux packages", package::test_stage);
     }
     summary.finish()
 }

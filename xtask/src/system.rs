@@ -95,7 +95,9 @@ pub fn run(program: &str, args: &[&str]) -> Result<(), String> {
     run_with(program, args, &[], None)
 }
 
-fn run_with(
+/// Runs a program with extra environment variables, in `dir` (relative to the workspace root)
+/// or the workspace root itself, inheriting stdio; fails on a non-zero exit.
+pub fn run_with(
     program: &str,
     args: &[&str],
     env: &[(&str, &str)],
