@@ -76,8 +76,7 @@ pub mod wire;
 
 pub use config::{
     AuthConfig, ConfigRequest, DEFAULT_FRAGMENT_SIZE, EspProposal, IkeProposal, InitiatorConfig,
-    LifecycleConfig,
-    RetransmitConfig, ServerAuth,
+    LifecycleConfig, RetransmitConfig, ServerAuth,
 };
 pub use error::{AuthFailure, Error, PeerIncompatible, PeerMisbehaved};
 pub use exchange::{NON_ESP_MARKER, Transmit};
