@@ -132,16 +132,14 @@ fn skip_or_fail(why: &str) -> Result<Outcome, String> {
 /// Builds the binaries, stages the generated files and runs the Tauri bundler.
 fn build(profile: Profile) -> Result<Packages, String> {
     system::ensure_apt_packages(BUILD_TOOLS)?;
-    // Two builds, as elsewhere: `tern-gui` alone is what `tauri build` would run, and `ternd`
-    // with `tern-cli` is what the end-to-end step builds, so each reuses what is there.
-    for packages in [&["-p", "ternd", "-p", "tern-cli"][..], &["-p", "tern-gui"]] {
-        let mut args = vec!["build"];
-        args.extend_from_slice(packages);
-        if profile == Profile::Release {
-            args.push("--release");
-        }
-        system::cargo(&args)?;
+    // The same cargo invocation as the real-window step (`gui::real_window`): cargo unifies
+    // features per invocation, so building `tern-gui` alone would recompile ~140 crates and
+    // replace the binaries that step just built.
+    let mut args = vec!["build", "-p", "ternd", "-p", "tern-cli", "-p", "tern-gui"];
+    if profile == Profile::Release {
+        args.push("--release");
     }
+    system::cargo(&args)?;
     let bin_dir = system::target_dir().join(profile.dir());
     let stage = system::target_dir().join("package").join(profile.dir());
     let config = stage_files(&bin_dir, &stage)?;
