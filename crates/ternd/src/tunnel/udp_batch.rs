@@ -101,6 +101,16 @@ impl UdpOffload {
                     tracing::info!(%error, "UDP GSO refused by the kernel: sending one by one");
                     self.gso.store(false, Ordering::Relaxed);
                 }
+                // EMSGSIZE: a segment is larger than the route's MTU (a link below 1500 bytes).
+                // GSO cannot fragment; single sends can, as they did before GSO. The MTU of a
+                // route rarely grows back, so stay with single sends on this socket.
+                Err(error) if imp::segment_exceeds_mtu(&error) => {
+                    tracing::info!(
+                        size,
+                        "ESP packets exceed the path MTU: sending one by one (the kernel fragments them)"
+                    );
+                    self.gso.store(false, Ordering::Relaxed);
+                }
                 Err(error) => return Err(error),
             }
         }
@@ -209,6 +219,10 @@ mod imp {
         )
     }
 
+    pub(super) fn segment_exceeds_mtu(error: &io::Error) -> bool {
+        error.raw_os_error().map(Errno::from_raw) == Some(Errno::EMSGSIZE)
+    }
+
     pub(super) fn send_gso(
         socket: &UdpSocket,
         datagrams: &[IoSlice<'_>],
@@ -275,6 +289,10 @@ mod imp {
 
     pub(super) fn enable(_socket: &UdpSocket, _gro: bool) -> (bool, bool) {
         (false, false)
+    }
+
+    pub(super) fn segment_exceeds_mtu(_error: &io::Error) -> bool {
+        false
     }
 
     pub(super) fn gso_unsupported(_error: &io::Error) -> bool {
