@@ -14,8 +14,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ipc::{Client, ConnectRequest, Secrets, Status, TunnelState};
+use ipc::{Client, Status, TunnelState};
 use tern_e2e::{Gateway, GatewayConfig, Lab, LabConfig, Ns, addr, templates};
+
+mod lab_client;
+
+use lab_client::{psk_request_to, runtime, wait_for_state};
 
 const PSK: &str = "a-long-test-secret-for-lifecycle";
 
@@ -105,49 +109,11 @@ impl Drop for Ternd {
     }
 }
 
-fn request() -> ConnectRequest {
-    let mut profile = profile::Profile::new(
-        profile::ProfileId::new_random(),
-        "Lab",
-        profile::Gateway::new(addr::GATEWAY_V4.to_string()),
-        profile::AuthMethod::Psk,
-    );
-    profile.local_identity = Some(profile::Identity::parse("client@tern.test"));
-    profile.remote_identity = Some(profile::Identity::parse(templates::GATEWAY_ID));
-    let mut secrets = Secrets::default();
-    secrets.psk = Some(PSK.into());
-    ConnectRequest { profile, secrets }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-async fn wait_for_state(
-    client: &mut Client,
-    timeout: Duration,
-    what: &str,
-    done: impl Fn(&TunnelState) -> bool,
-) -> Status {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let status = client.status().await.unwrap();
-        if done(&status.state) {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; last status: {status:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn connect(client: &mut Client) -> Status {
-    client.connect_tunnel(request()).await.unwrap();
+    client
+        .connect_tunnel(psk_request_to(&addr::GATEWAY_V4.to_string(), PSK))
+        .await
+        .unwrap();
     let status = wait_for_state(client, Duration::from_secs(30), "Connected", |s| {
         matches!(s, TunnelState::Connected | TunnelState::Failed { .. })
     })

@@ -13,8 +13,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ipc::{Client, ConnectRequest, Secrets, Status, TunnelState};
+use ipc::{Client, ConnectRequest, Status, TunnelState};
 use tern_e2e::{Gateway, Lab, LabConfig, NetworkSnapshot, Ns, Ternd, addr, templates};
+
+mod lab_client;
+
+use lab_client::{psk_request_to, runtime, wait_for_state};
 
 const PSK: &str = "a-long-test-secret-for-ternd";
 const PUSHED_DNS: &str = "10.99.0.53";
@@ -50,48 +54,7 @@ fn start_ternd(lab: &Lab, run: &Path) -> Ternd {
 }
 
 fn psk_request() -> ConnectRequest {
-    psk_request_to(&addr::GATEWAY_V4.to_string())
-}
-
-fn psk_request_to(gateway: &str) -> ConnectRequest {
-    let mut profile = profile::Profile::new(
-        profile::ProfileId::new_random(),
-        "Lab",
-        profile::Gateway::new(gateway),
-        profile::AuthMethod::Psk,
-    );
-    profile.local_identity = Some(profile::Identity::parse("client@tern.test"));
-    profile.remote_identity = Some(profile::Identity::parse(templates::GATEWAY_ID));
-    let mut secrets = Secrets::default();
-    secrets.psk = Some(PSK.into());
-    ConnectRequest { profile, secrets }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-async fn wait_for_state(
-    client: &mut Client,
-    timeout: Duration,
-    what: &str,
-    done: impl Fn(&TunnelState) -> bool,
-) -> Status {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let status = client.status().await.unwrap();
-        if done(&status.state) {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; last status: {status:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    psk_request_to(&addr::GATEWAY_V4.to_string(), PSK)
 }
 
 fn ping_lan(lab: &Lab) -> bool {
@@ -611,7 +574,7 @@ fn connects_over_ipv6_transport() {
     let mut client = rt.block_on(Client::connect(ternd.socket())).unwrap();
     let (status, took) = rt.block_on(connect_with(
         &mut client,
-        psk_request_to(&addr::GATEWAY_V6.to_string()),
+        psk_request_to(&addr::GATEWAY_V6.to_string(), PSK),
     ));
     eprintln!("connected over IPv6 in {took:?}");
     assert_eq!(status.gateway, Some(addr::GATEWAY_V6.to_string()));
