@@ -36,7 +36,7 @@ use ipc::{
     ConnectRequest, ErrorCode, ErrorReply, Event, Failure, LogLevel, ProfileSummary, Status,
     TunnelState,
 };
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{Notify, broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use self::platform::Platform;
@@ -130,9 +130,17 @@ struct Shared {
     status: Mutex<Status>,
     counters: Mutex<Option<Arc<Counters>>>,
     events: broadcast::Sender<Event>,
+    /// Wakes the connected state when a client subscribes to events: it publishes traffic
+    /// statistics only while someone listens.
+    new_subscriber: Notify,
 }
 
 impl Shared {
+    /// Whether any client listens to events.
+    fn has_subscribers(&self) -> bool {
+        self.events.receiver_count() > 0
+    }
+
     fn status(&self) -> Status {
         let mut status = self
             .status
@@ -243,6 +251,7 @@ impl Controller {
             status: Mutex::new(Status::default()),
             counters: Mutex::new(None),
             events: broadcast::channel(EVENT_CAPACITY).0,
+            new_subscriber: Notify::new(),
         });
         let context = Context {
             platform,
@@ -336,7 +345,9 @@ impl Service for Controller {
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.shared.events.subscribe()
+        let events = self.shared.events.subscribe();
+        self.shared.new_subscriber.notify_one();
+        events
     }
 
     fn set_log_level(&self, level: LogLevel) -> Result<(), ErrorReply> {

@@ -9,6 +9,7 @@ mod netlink;
 pub mod plan;
 pub mod resolv_conf;
 mod tun;
+pub mod watch;
 
 use std::fmt;
 use std::io;
