@@ -314,10 +314,10 @@ const INBOUND_GRACE: Duration = Duration::from_secs(2);
 /// The datapath only counts what arrives, so silence is found by looking at that count: a
 /// changed count means something arrived since the previous look. The arrival is dated to the
 /// previous look, the earliest it can have been, so a check may go out early but never late.
-/// An idle tunnel is looked at once per interval (the answer to the last check shows as one
-/// arrival, dated to when the check went out, so the next check is due then); while datagrams
-/// keep arriving, looks come every [`Liveness::recheck`] so a busy tunnel is never taken for
-/// a silent one.
+/// While datagrams keep arriving, looks come every [`Liveness::recheck`] so a busy tunnel is
+/// never taken for a silent one. An idle tunnel is looked at twice per interval: shortly after
+/// each check (its answer shows up there; a busy tunnel is recognised there too) and when the
+/// next check is due.
 #[derive(Debug)]
 struct Liveness {
     /// Silence after which a check goes out.
@@ -328,6 +328,8 @@ struct Liveness {
     /// The gateway was last heard at this time or later.
     heard: Instant,
     next_look: Instant,
+    /// A check just went out: the next arrival is most likely its answer.
+    answer_expected: bool,
 }
 
 /// The longest pause between looks while datagrams keep arriving.
@@ -341,6 +343,7 @@ impl Liveness {
             looked_at: now,
             heard: now,
             next_look: now + interval,
+            answer_expected: false,
         }
     }
 
@@ -357,6 +360,7 @@ impl Liveness {
     /// If one is but cannot go out now, the next look (soon) says so again.
     fn look(&mut self, now: Instant, received: u64) -> bool {
         let busy = received != self.received;
+        let answered = busy && std::mem::take(&mut self.answer_expected);
         if busy {
             self.received = received;
             self.heard = self.looked_at;
@@ -367,7 +371,9 @@ impl Liveness {
             self.next_look = now + self.recheck();
             return true;
         }
-        self.next_look = if busy {
+        // After the answer to a check, an idle tunnel stays quiet: sleep until the next check
+        // is due (if traffic flows instead, that look finds it and follows it).
+        self.next_look = if busy && !answered {
             due.min(now + self.recheck())
         } else {
             due
@@ -375,11 +381,12 @@ impl Liveness {
         false
     }
 
-    /// A check went out at `now`: silence counts from here.
+    /// A check went out at `now`: silence counts from here; look for the answer soon.
     fn check_sent(&mut self, now: Instant) {
         self.heard = now;
         self.looked_at = now;
-        self.next_look = now + self.interval;
+        self.answer_expected = true;
+        self.next_look = now + self.recheck();
     }
 }
 
@@ -503,56 +510,52 @@ mod tests {
     const SECOND: Duration = Duration::from_secs(1);
 
     #[test]
-    fn an_idle_tunnel_is_looked_at_once_per_interval_and_checked_each_time() {
+    fn an_idle_tunnel_is_looked_at_twice_per_interval_and_checked_each_interval() {
         let t0 = Instant::now();
         let interval = 30 * SECOND;
         let mut liveness = Liveness::new(interval, 5, t0);
         assert_eq!(liveness.next_look(), t0 + interval);
         // Nothing arrived: a check is due at the first look.
         assert!(liveness.look(t0 + interval, 5));
-        liveness.check_sent(t0 + interval);
-        assert_eq!(liveness.next_look(), t0 + 2 * interval);
-        // Only the answer arrived (right after the check): the next check is due at once, one
-        // interval after the previous one; no extra wake-up.
-        assert!(liveness.look(t0 + 2 * interval, 6));
-        liveness.check_sent(t0 + 2 * interval);
-        assert_eq!(liveness.next_look(), t0 + 3 * interval);
+        let mut checked = t0 + interval;
+        for answers in 6..9 {
+            liveness.check_sent(checked);
+            // The answer is looked for a second later; then nothing until the next check.
+            assert_eq!(liveness.next_look(), checked + SECOND);
+            assert!(!liveness.look(checked + SECOND, answers));
+            assert_eq!(liveness.next_look(), checked + interval);
+            assert!(liveness.look(checked + interval, answers));
+            checked += interval;
+        }
     }
 
     #[test]
-    fn a_busy_tunnel_is_never_checked_and_looked_at_every_second() {
+    fn a_busy_tunnel_is_looked_at_every_second_and_not_checked() {
         let t0 = Instant::now();
         let interval = 10 * SECOND;
         let mut liveness = Liveness::new(interval, 0, t0);
+        let mut received = 0;
+        let mut checks = 0;
         let mut now = t0;
-        // The first look after a quiet stretch (nothing was looked at for an interval) dates
-        // the arrivals early; afterwards looks follow the traffic every second.
-        let mut received = 1;
-        now = liveness.next_look().max(now);
-        let first = liveness.look(now, received);
-        assert!(
-            first,
-            "arrivals dated to the previous look, an interval ago: early, not late"
-        );
-        liveness.check_sent(now);
-        for _ in 0..100 {
-            received += 3;
+        // Traffic flows from the start, a datagram every 100 ms.
+        for _ in 0..200 {
             let next = liveness.next_look();
-            assert!(next > now);
-            assert!(next - now <= interval);
+            assert!(next > now && next - now <= interval);
             now = next;
-            assert!(
-                !liveness.look(now, received),
-                "checked while datagrams arrive"
-            );
-            assert_eq!(liveness.next_look() - now, SECOND);
+            received = (now - t0).as_millis() / 100;
+            if liveness.look(now, u64::try_from(received).unwrap()) {
+                checks += 1;
+                liveness.check_sent(now);
+            }
         }
-        // Traffic stops at `now` (the last datagram arrived before this look): the check goes
-        // out no later than one interval after it.
-        let last_arrival = now;
+        // At most the first look, after an interval without looking, checks (early).
+        assert!(checks <= 1, "{checks} checks while datagrams flow");
+        assert_eq!(liveness.next_look() - now, SECOND);
+        // Traffic stops: the check goes out no later than one interval after the last datagram.
+        let last_arrival = t0 + Duration::from_millis(u64::try_from(received).unwrap() * 100);
         loop {
             now = liveness.next_look();
-            if liveness.look(now, received) {
+            if liveness.look(now, u64::try_from(received).unwrap()) {
                 break;
             }
         }
@@ -561,7 +564,11 @@ mod tests {
             "late by {:?}",
             now - last_arrival
         );
-        assert!(now >= last_arrival + interval - SECOND);
+        assert!(
+            now + SECOND >= last_arrival + interval,
+            "early by {:?}",
+            last_arrival + interval - now
+        );
     }
 
     #[test]
@@ -572,6 +579,7 @@ mod tests {
         assert!(liveness.look(t0 + interval, 0));
         // No check_sent (a request of ours is in flight): look again after a quarter interval.
         assert_eq!(liveness.next_look(), t0 + interval + interval / 4);
+        assert_eq!(interval / 4, Duration::from_millis(750));
         assert!(liveness.look(liveness.next_look(), 0));
     }
 
@@ -595,7 +603,8 @@ mod tests {
                     break now;
                 }
                 liveness.check_sent(now);
-                // The answer, counted at the next look.
+                // The answer, counted at the next look (which comes after it).
+                assert!(liveness.next_look() > now + rtt);
                 received += 1;
                 last_arrival = now + rtt;
             };
@@ -620,7 +629,7 @@ mod tests {
         assert!(take_due(&mut removals, t0).is_empty());
         assert_eq!(
             take_due(&mut removals, t0 + 2 * SECOND),
-            [spi(0x101), spi(0x100)]
+            [spi(0x100), spi(0x101)]
         );
         assert_eq!(next_removal(&removals), Some(t0 + 3 * SECOND));
         assert_eq!(take_due(&mut removals, t0 + 9 * SECOND), [spi(0x102)]);
@@ -634,10 +643,8 @@ mod tests {
         // A fresh SA: minutes away at the fastest rate.
         let first = next_sequence_check(&plain);
         assert!(first >= Duration::from_secs(300), "{first:?}");
-        // Sending at the fastest rate until the next check never passes the limit by more
-        // than a second's worth, far from the end of the space.
-        plain.skip_sequence_to(first.as_secs() * MAX_PACKET_RATE);
-        assert!(plain.next_sequence() <= limit);
+        // Sending at the fastest rate until the next check never passes the rekey point.
+        assert!(first.as_secs() * MAX_PACKET_RATE <= limit);
         let near = limit - 5 * MAX_PACKET_RATE;
         plain.skip_sequence_to(near);
         assert_eq!(next_sequence_check(&plain), 5 * SECOND);
