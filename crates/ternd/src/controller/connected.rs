@@ -116,6 +116,9 @@ pub(super) async fn run<P: Platform>(
     let mut sequence_check = Instant::now() + next_sequence_check(&connection.outbound.borrow());
     let mut volume_rekey_asked = None;
     let mut network = ctx.platform.watch_network();
+    // Connecting left freed memory behind (key exchange, certificates, buffers): return it.
+    ctx.platform.release_free_memory();
+    let mut traffic_at_trim = packets(&last_stats);
 
     loop {
         let next_look = liveness.as_ref().map(Liveness::next_look);
@@ -183,8 +186,15 @@ pub(super) async fn run<P: Platform>(
                 }
             }
             () = sleep_until(next_look) => {
-                if let Some(liveness) = &mut liveness
-                    && liveness.look(Instant::now(), connection.counters.received())
+                let Some(liveness) = &mut liveness else { continue };
+                let check = liveness.look(Instant::now(), connection.counters.received());
+                // Traffic went quiet after a burst: return the memory it left in the allocator.
+                let traffic = packets(&connection.counters.snapshot());
+                if !liveness.busy && traffic != traffic_at_trim {
+                    traffic_at_trim = traffic;
+                    ctx.platform.release_free_memory();
+                }
+                if check
                     // Else a request of ours is in flight (its answer tells as much): the
                     // next look retries.
                     && connection.driver.send_liveness_check()
@@ -229,6 +239,11 @@ pub(super) async fn run<P: Platform>(
             }
         }
     }
+}
+
+/// Packets through the tunnel so far, both ways.
+fn packets(stats: &ipc::TrafficStats) -> u64 {
+    stats.packets_in.wrapping_add(stats.packets_out)
 }
 
 /// Sleeps until `deadline`; forever without one.
@@ -328,6 +343,8 @@ struct Liveness {
     /// The gateway was last heard at this time or later.
     heard: Instant,
     next_look: Instant,
+    /// Whether the last look found new datagrams.
+    busy: bool,
     /// A check just went out: the next arrival is most likely its answer.
     answer_expected: bool,
 }
@@ -343,6 +360,7 @@ impl Liveness {
             looked_at: now,
             heard: now,
             next_look: now + interval,
+            busy: false,
             answer_expected: false,
         }
     }
@@ -360,6 +378,7 @@ impl Liveness {
     /// If one is but cannot go out now, the next look (soon) says so again.
     fn look(&mut self, now: Instant, received: u64) -> bool {
         let busy = received != self.received;
+        self.busy = busy;
         let answered = busy && std::mem::take(&mut self.answer_expected);
         if busy {
             self.received = received;

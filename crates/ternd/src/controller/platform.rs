@@ -38,6 +38,10 @@ pub trait Platform: Send + 'static {
     /// Starts watching the system's addresses, routes and links (call it inside the Tokio
     /// runtime). Stops when the returned value is dropped.
     fn watch_network(&mut self) -> NetworkChanges;
+
+    /// Gives the allocator's free memory back to the OS (after connecting, and after a burst
+    /// of traffic), so an idle helper stays small. The default does nothing.
+    fn release_free_memory(&self) {}
 }
 
 /// Wakes the controller when the system's addresses, routes or links may have changed, so it
@@ -116,6 +120,19 @@ impl Platform for SystemPlatform {
     fn watch_network(&mut self) -> NetworkChanges {
         let (changes, watcher) = crate::platform::linux::watch::spawn();
         NetworkChanges::new(changes, Some(watcher))
+    }
+
+    fn release_free_memory(&self) {
+        // glibc keeps freed memory in its arenas (one per thread that allocated); musl and
+        // others return it by themselves.
+        #[cfg(target_env = "gnu")]
+        #[allow(unsafe_code)]
+        // SAFETY: malloc_trim takes no pointers; it only hands whole free pages of the heap
+        // back to the kernel, under the allocator's own locks, and may be called from any
+        // thread at any time.
+        unsafe {
+            nix::libc::malloc_trim(0);
+        }
     }
 }
 
