@@ -315,6 +315,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn requests_sent_with_the_hello_are_answered_in_order() {
+        let (client_end, helper_end) = tokio::io::duplex(64 * 1024);
+        let helper = tokio::spawn(scripted_helper(helper_end, PROTOCOL_VERSION));
+        let (mut client, answers) = Client::handshake_with(
+            client_end,
+            "test",
+            vec![Request::Status, Request::Subscribe, Request::Disconnect],
+        )
+        .await
+        .unwrap();
+        assert_eq!(client.server(), "ternd-test");
+        assert!(
+            matches!(&answers[0], Ok(Response::Status(s)) if s.state == TunnelState::Connected)
+        );
+        assert!(matches!(answers[1], Ok(Response::Done)));
+        assert!(matches!(&answers[2], Err(r) if r.code == ErrorCode::NotConnected));
+        assert_eq!(answers.len(), 3);
+        // The event that raced the status answer is kept, and the client goes on working.
+        assert!(client.next_event().await.unwrap().is_some());
+        assert_eq!(client.status().await.unwrap().state, TunnelState::Connected);
+        drop(client);
+        helper.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
     async fn version_mismatch_is_reported() {
         let (client_end, helper_end) = tokio::io::duplex(64 * 1024);
         tokio::spawn(scripted_helper(helper_end, PROTOCOL_VERSION + 1));

@@ -520,3 +520,45 @@ async fn configure<P: Platform>(
         nat_keepalive_secs: profile.nat_keepalive_secs,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use ipsec_types::DhGroup;
+    use profile::{AuthMethod, Gateway, Profile, ProfileId};
+
+    use super::KeGroupMemory;
+
+    fn profile(host: &str) -> Profile {
+        Profile::new(
+            ProfileId::new_random(),
+            "Work",
+            Gateway::new(host),
+            AuthMethod::Psk,
+        )
+    }
+
+    #[test]
+    fn the_group_is_remembered_per_profile_and_gateway() {
+        let mut memory = KeGroupMemory::default();
+        let work = profile("vpn.example.org");
+        assert_eq!(memory.first_group(&work), None);
+        memory.remember(&work, DhGroup::Ecp384);
+        assert_eq!(memory.first_group(&work), Some(DhGroup::Ecp384));
+        // Another gateway in the same profile (edited) starts from the default again.
+        let mut moved = work.clone();
+        moved.gateway = Gateway::new("vpn2.example.org");
+        assert_eq!(memory.first_group(&moved), None);
+        // The latest choice wins.
+        memory.remember(&work, DhGroup::Modp2048);
+        assert_eq!(memory.first_group(&work), Some(DhGroup::Modp2048));
+    }
+
+    #[test]
+    fn the_memory_stays_bounded() {
+        let mut memory = KeGroupMemory::default();
+        for _ in 0..KeGroupMemory::CAPACITY * 3 {
+            memory.remember(&profile("vpn.example.org"), DhGroup::Ecp256);
+            assert!(memory.chosen.len() <= KeGroupMemory::CAPACITY);
+        }
+    }
+}
