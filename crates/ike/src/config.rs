@@ -98,7 +98,8 @@ pub struct IkeProposal {
     pub integ: Vec<IntegAlgorithm>,
     /// Pseudorandom functions.
     pub prf: Vec<PrfAlgorithm>,
-    /// Key-exchange groups; the first group of the first proposal is used for our KE payload.
+    /// Key-exchange groups; the first group of the first proposal is used for our KE payload
+    /// (unless [`InitiatorConfig::first_ke_group`] names another offered group).
     pub dh: Vec<DhGroup>,
 }
 
@@ -275,6 +276,11 @@ pub struct InitiatorConfig {
     pub max_cookie_retries: u32,
     /// How many INVALID_KE_PAYLOAD answers we follow before giving up.
     pub max_invalid_ke_retries: u32,
+    /// The key-exchange group of the first IKE_SA_INIT's KE payload, if not the first group of
+    /// the first proposal: normally the group this gateway chose last time, so that it need
+    /// not ask for it again with INVALID_KE_PAYLOAD (one round trip saved). The SA payload
+    /// still offers every proposal in its order. Ignored when no proposal offers the group.
+    pub first_ke_group: Option<DhGroup>,
     /// The largest IP packet an encrypted IKE message may take once both sides support IKE
     /// fragmentation (RFC 7383): larger messages go out as fragments that each fit, counting
     /// the IP (20 or 40 bytes) and UDP (8) headers and on port 4500 the non-ESP marker (4).
@@ -310,6 +316,7 @@ impl InitiatorConfig {
             retransmit: RetransmitConfig::default(),
             max_cookie_retries: 3,
             max_invalid_ke_retries: 2,
+            first_ke_group: None,
             fragment_size: DEFAULT_FRAGMENT_SIZE,
             lifecycle: LifecycleConfig::default(),
         }

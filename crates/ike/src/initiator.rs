@@ -447,11 +447,15 @@ impl Initiator {
         spi[0] |= 0x80;
         let spi_i = IkeSpi(spi);
         let fake_nat_source = random_bytes::<20>(rng.as_mut())?;
-        let group = config
+        let preferred = config
             .ike_proposals
             .first()
             .and_then(|p| p.dh.first().copied())
             .ok_or(Error::InvalidConfig("no DH group configured"))?;
+        let group = config
+            .first_ke_group
+            .filter(|g| proposal::offers_group(&config.ike_proposals, *g))
+            .unwrap_or(preferred);
         let ke = KeyExchange::generate(group, rng.as_mut()).map_err(Error::Crypto)?;
         let ni = random_bytes::<NONCE_LEN>(rng.as_mut())?.to_vec();
         let offered = proposal::ike_sa_payload(&config.ike_proposals);

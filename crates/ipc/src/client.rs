@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::{
-    ClientMessage, ConnectRequest, Event, IpcError, LogLevel, LogLine, PROTOCOL_VERSION, Request,
-    Response, ServerMessage, Status, frame,
+    ClientMessage, ConnectRequest, ErrorReply, Event, IpcError, LogLevel, LogLine,
+    PROTOCOL_VERSION, Request, Response, ServerMessage, Status, frame,
 };
 
 /// Environment variable that overrides the helper's socket path (tests, development).
@@ -60,11 +60,20 @@ pub struct Client<S = Stream> {
 impl Client<Stream> {
     /// Connects to the helper's socket and says hello.
     pub async fn connect(path: &Path) -> Result<Self, IpcError> {
+        Ok(Self::connect_with(path, Vec::new()).await?.0)
+    }
+
+    /// Connects, says hello and sends `requests` in the same round trip (see
+    /// [`Client::handshake_with`]); returns each request's answer in order.
+    pub async fn connect_with(
+        path: &Path,
+        requests: Vec<Request>,
+    ) -> Result<(Self, Vec<Result<Response, ErrorReply>>), IpcError> {
         let stream = open(path).await.map_err(|source| IpcError::Connect {
             path: path.display().to_string(),
             source,
         })?;
-        Self::handshake(stream, "tern-client").await
+        Self::handshake_with(stream, "tern-client", requests).await
     }
 }
 
@@ -94,6 +103,19 @@ async fn open(path: &Path) -> std::io::Result<Stream> {
 impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// Says hello over an already open stream and checks the helper's protocol version.
     pub async fn handshake(stream: S, client_name: &str) -> Result<Self, IpcError> {
+        Ok(Self::handshake_with(stream, client_name, Vec::new())
+            .await?
+            .0)
+    }
+
+    /// Says hello and sends `requests` right behind it, without waiting in between (the helper
+    /// answers in order), so the whole batch costs one round trip; returns each request's
+    /// answer in order. Nothing but the hello is answered if the versions differ.
+    pub async fn handshake_with(
+        stream: S,
+        client_name: &str,
+        requests: Vec<Request>,
+    ) -> Result<(Self, Vec<Result<Response, ErrorReply>>), IpcError> {
         let mut client = Self {
             stream,
             next_id: 1,
@@ -104,14 +126,61 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             version: PROTOCOL_VERSION,
             client: client_name.to_owned(),
         };
-        match client.request(hello).await? {
+        let mut ids = client
+            .send_all(std::iter::once(hello).chain(requests))
+            .await?;
+        let hello_id = ids.remove(0);
+        match client.answer(hello_id).await?.map_err(IpcError::Refused)? {
             Response::Hello { version, server } if version == PROTOCOL_VERSION => {
                 client.server = server;
-                Ok(client)
             }
-            Response::Hello { version, .. } => Err(IpcError::VersionMismatch { helper: version }),
-            other => Err(IpcError::Unexpected(format!("{other:?}"))),
+            Response::Hello { version, .. } => {
+                return Err(IpcError::VersionMismatch { helper: version });
+            }
+            other => return Err(IpcError::Unexpected(format!("{other:?}"))),
         }
+        let mut answers = Vec::with_capacity(ids.len());
+        for id in ids {
+            answers.push(client.answer(id).await?);
+        }
+        Ok((client, answers))
+    }
+
+    /// Writes each request as a frame, without waiting for answers; their ids in order.
+    async fn send_all(
+        &mut self,
+        requests: impl IntoIterator<Item = Request>,
+    ) -> Result<Vec<u64>, IpcError> {
+        let mut ids = Vec::new();
+        for request in requests {
+            let id = self.next_id;
+            self.next_id += 1;
+            frame::write(&mut self.stream, &ClientMessage { id, request }).await?;
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    /// Waits for the answer to request `id` (the next answer to come); events that arrive
+    /// meanwhile are kept for [`Client::next_event`].
+    async fn answer(&mut self, id: u64) -> Result<Result<Response, ErrorReply>, IpcError> {
+        let wait = async {
+            loop {
+                match frame::read::<_, ServerMessage>(&mut self.stream).await? {
+                    None => return Err(IpcError::Closed),
+                    Some(ServerMessage::Event { event }) => self.events.push_back(event),
+                    Some(ServerMessage::Response { id: got, result }) if got == id => {
+                        return Ok(result);
+                    }
+                    Some(ServerMessage::Response { id: got, .. }) => {
+                        return Err(IpcError::Unexpected(format!("answer to request {got}")));
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(REQUEST_TIMEOUT, wait)
+            .await
+            .map_err(|_| IpcError::Timeout)?
     }
 
     /// The helper's name and version, from its hello.
@@ -123,26 +192,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
     /// Sends a request and waits for its answer; events that arrive meanwhile are kept for
     /// [`Client::next_event`].
     pub async fn request(&mut self, request: Request) -> Result<Response, IpcError> {
-        let id = self.next_id;
-        self.next_id += 1;
-        frame::write(&mut self.stream, &ClientMessage { id, request }).await?;
-        let wait = async {
-            loop {
-                match frame::read::<_, ServerMessage>(&mut self.stream).await? {
-                    None => return Err(IpcError::Closed),
-                    Some(ServerMessage::Event { event }) => self.events.push_back(event),
-                    Some(ServerMessage::Response { id: got, result }) if got == id => {
-                        return result.map_err(IpcError::Refused);
-                    }
-                    Some(ServerMessage::Response { id: got, .. }) => {
-                        return Err(IpcError::Unexpected(format!("answer to request {got}")));
-                    }
-                }
-            }
-        };
-        tokio::time::timeout(REQUEST_TIMEOUT, wait)
-            .await
-            .map_err(|_| IpcError::Timeout)?
+        let ids = self.send_all([request]).await?;
+        let id = ids.first().copied().unwrap_or_default();
+        self.answer(id).await?.map_err(IpcError::Refused)
     }
 
     /// The next event: a queued one, or the next to arrive; `None` when the helper closed the
@@ -258,6 +310,31 @@ mod tests {
             matches!(&refused, IpcError::Refused(r) if r.code == ErrorCode::NotConnected),
             "{refused}"
         );
+        drop(client);
+        helper.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn requests_sent_with_the_hello_are_answered_in_order() {
+        let (client_end, helper_end) = tokio::io::duplex(64 * 1024);
+        let helper = tokio::spawn(scripted_helper(helper_end, PROTOCOL_VERSION));
+        let (mut client, answers) = Client::handshake_with(
+            client_end,
+            "test",
+            vec![Request::Status, Request::Subscribe, Request::Disconnect],
+        )
+        .await
+        .unwrap();
+        assert_eq!(client.server(), "ternd-test");
+        assert!(
+            matches!(&answers[0], Ok(Response::Status(s)) if s.state == TunnelState::Connected)
+        );
+        assert!(matches!(answers[1], Ok(Response::Done)));
+        assert!(matches!(&answers[2], Err(r) if r.code == ErrorCode::NotConnected));
+        assert_eq!(answers.len(), 3);
+        // The event that raced the status answer is kept, and the client goes on working.
+        assert!(client.next_event().await.unwrap().is_some());
+        assert_eq!(client.status().await.unwrap().state, TunnelState::Connected);
         drop(client);
         helper.await.unwrap().unwrap();
     }

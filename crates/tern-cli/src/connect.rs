@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ipc::{Client, ConnectRequest, Event, Failure as TunnelFailure, TunnelState};
+use ipc::{
+    Client, ConnectRequest, Event, Failure as TunnelFailure, Request, Response, TunnelState,
+};
 use profile::{AuthMethod, Profile, SecretKind};
 use zeroize::Zeroizing;
 
@@ -148,18 +150,32 @@ fn fill_username(profile: &mut Profile, interactive: bool) -> CmdResult {
 pub async fn run(socket: &Path, request: ConnectRequest, wait: Option<Duration>) -> CmdResult {
     let id = request.profile.id.to_string();
     let name = request.profile.name.clone();
-    let mut client = Client::connect(socket).await?;
     let Some(timeout) = wait else {
+        let mut client = Client::connect(socket).await?;
         client.connect_tunnel(request).await.map_err(refused)?;
         println!("Connecting \"{name}\"; `tern status` shows how it goes.");
         return Ok(());
     };
-    // The state before this attempt, so a failure left over from an earlier one is not taken
-    // for this attempt's.
-    let before = client.status().await?.state;
-    // Subscribe first: no event of this attempt can be missed.
-    client.subscribe().await?;
-    client.connect_tunnel(request).await.map_err(refused)?;
+    // In one round trip with the hello (the helper answers in order): the state before this
+    // attempt, so a failure left over from an earlier one is not taken for this attempt's;
+    // the subscription, before the connect, so no event of this attempt can be missed.
+    let (mut client, answers) = Client::connect_with(
+        socket,
+        vec![
+            Request::Status,
+            Request::Subscribe,
+            Request::Connect(Box::new(request)),
+        ],
+    )
+    .await?;
+    let [status, subscribed, connected] = <[_; 3]>::try_from(answers)
+        .map_err(|_| Failure::error("the Tern helper left a request unanswered"))?;
+    let before = match status.map_err(ipc::IpcError::Refused)? {
+        Response::Status(status) => status.state,
+        other => return Err(ipc::IpcError::Unexpected(format!("{other:?}")).into()),
+    };
+    subscribed.map_err(ipc::IpcError::Refused)?;
+    connected.map_err(|reply| refused(ipc::IpcError::Refused(reply)))?;
     let progress = prompt::stderr_is_terminal();
     let deadline = tokio::time::Instant::now() + timeout;
     let mut follow = Follow::new(before);

@@ -6,7 +6,7 @@
 //! come back in [`Zeroizing`] buffers, and never appear in messages: errors name the secret's
 //! kind, never its value.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use keyring_core::{CredentialStore, Entry};
 use profile::{ProfileId, SecretKind};
@@ -65,19 +65,22 @@ pub enum KeyringError {
 
 /// The OS keyring, or the reason there is none.
 pub struct Keyring {
-    store: Result<Arc<CredentialStore>, String>,
+    /// Opened on first use: a command that needs no stored secret (`tern connect
+    /// --password-stdin` of a PSK profile) never connects to the Secret Service.
+    store: OnceLock<Result<Arc<CredentialStore>, String>>,
 }
 
 impl Keyring {
-    /// The platform's keyring, unless `TERN_KEYRING=off`. Opening never fails: when no keyring
-    /// is reachable, every operation reports [`KeyringError::Unavailable`] with the reason.
+    /// The platform's keyring, unless `TERN_KEYRING=off`, connected to on first use. Opening
+    /// never fails: when no keyring is reachable, every operation reports
+    /// [`KeyringError::Unavailable`] with the reason.
     #[must_use]
     pub fn open_default() -> Self {
         if std::env::var_os(KEYRING_ENV).is_some_and(|v| v.eq_ignore_ascii_case("off")) {
             return Self::unavailable(format!("{KEYRING_ENV}=off"));
         }
         Self {
-            store: platform_store(),
+            store: OnceLock::new(),
         }
     }
 
@@ -85,20 +88,23 @@ impl Keyring {
     #[cfg(test)]
     #[must_use]
     pub fn with_store(store: Arc<CredentialStore>) -> Self {
-        Self { store: Ok(store) }
+        Self {
+            store: OnceLock::from(Ok(store)),
+        }
     }
 
     /// No keyring, for this reason.
     #[must_use]
     pub fn unavailable(reason: impl Into<String>) -> Self {
         Self {
-            store: Err(reason.into()),
+            store: OnceLock::from(Err(reason.into())),
         }
     }
 
     fn entry(&self, id: ProfileId, kind: SecretKind) -> Result<Entry, KeyringError> {
         let store = self
             .store
+            .get_or_init(platform_store)
             .as_ref()
             .map_err(|reason| KeyringError::Unavailable(reason.clone()))?;
         Entry::new_in_store(store, SERVICE, &account(id, kind)).map_err(|e| KeyringError::Failed {

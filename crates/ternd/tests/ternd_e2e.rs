@@ -836,3 +836,49 @@ fn dual_stack_inside_the_tunnel() {
     drop(client);
     assert!(ternd.terminate().expect("ternd stops on SIGTERM").success());
 }
+
+/// Issue #11: a gateway that only takes a key-exchange group our first guess is not asks for it
+/// with INVALID_KE_PAYLOAD once; the next connect proposes that group first (no extra round).
+#[test]
+fn the_key_exchange_group_the_gateway_chose_goes_first_next_time() {
+    if !tern_e2e::should_run("the_key_exchange_group_the_gateway_chose_goes_first_next_time") {
+        return;
+    }
+    let lab = Lab::new(LabConfig::default()).unwrap();
+    let mut config = gateway_config();
+    // ECP-384 only: in our first default proposal, but not its first group (X25519).
+    let ike = "proposals = aes256-sha256-x25519, default\n";
+    assert!(config.swanctl_conf.contains(ike));
+    config.swanctl_conf = config
+        .swanctl_conf
+        .replace(ike, "proposals = aes256gcm16-prfsha256-ecp384\n");
+    let _gateway = Gateway::start(&lab, config).unwrap();
+    let run = lab.dir().join("ternd");
+    std::fs::create_dir_all(&run).unwrap();
+    let resolv_conf = run.join("resolv.conf");
+    std::fs::write(&resolv_conf, ORIGINAL_RESOLV).unwrap();
+    let before = NetworkSnapshot::take(&lab, &resolv_conf).unwrap();
+    let mut ternd = start_ternd(&lab, &run);
+    let rt = runtime();
+    let mut client = rt.block_on(Client::connect(ternd.socket())).unwrap();
+    let retries = |log: &str| log.matches("RetryingWithGroup").count();
+
+    let (status, _) = rt.block_on(connect(&mut client));
+    let suite = &status.connection.as_ref().unwrap().ike_suite;
+    assert!(suite.ends_with("-ecp384"), "{suite}");
+    assert_eq!(retries(&ternd.log()), 1, "{}", ternd.log());
+    disconnect_and_check_restored(&rt, &mut client, &lab, &resolv_conf, &before);
+
+    let (status, _) = rt.block_on(connect(&mut client));
+    let suite = &status.connection.as_ref().unwrap().ike_suite;
+    assert!(suite.ends_with("-ecp384"), "{suite}");
+    assert_eq!(
+        retries(&ternd.log()),
+        1,
+        "the second connect needed no INVALID_KE round:\n{}",
+        ternd.log()
+    );
+    disconnect_and_check_restored(&rt, &mut client, &lab, &resolv_conf, &before);
+    drop(client);
+    assert!(ternd.terminate().expect("ternd stops on SIGTERM").success());
+}

@@ -713,6 +713,8 @@ struct Net {
     drop_inbound: Box<dyn FnMut(usize) -> bool>,
     duplicate_responses: bool,
     inbound_count: usize,
+    /// Virtual time each request takes to be answered.
+    rtt: Duration,
 }
 
 fn config() -> InitiatorConfig {
@@ -741,6 +743,7 @@ impl Net {
             drop_inbound: Box::new(|_| false),
             duplicate_responses: false,
             inbound_count: 0,
+            rtt: Duration::ZERO,
         }
     }
 
@@ -774,6 +777,7 @@ impl Net {
                     continue;
                 }
                 let local = Self::local_for(&t);
+                self.now += self.rtt;
                 for reply in self.responder.handle(local, &t.payload) {
                     self.deliver(t.destination.port(), local.port(), &reply);
                 }
@@ -994,6 +998,122 @@ fn establishes_with_aes_cbc_hmac_and_modp2048_after_invalid_ke() {
             Stage::Authenticating,
             Stage::Established
         ]
+    );
+}
+
+/// The exchanges (requests) the responder saw, in order.
+fn exchanges(net: &Net) -> Vec<ExchangeType> {
+    net.responder.requests_seen.clone()
+}
+
+#[test]
+fn psk_takes_the_protocol_minimum_of_two_exchanges() {
+    let mut net = Net::new(config(), ResponderConfig::default());
+    net.run();
+    net.established();
+    assert_eq!(
+        exchanges(&net),
+        [ExchangeType::IKE_SA_INIT, ExchangeType::IKE_AUTH]
+    );
+}
+
+/// A gateway that only accepts `dh`, with the suites of the proposal that offers it.
+fn only_group(dh: DhGroup) -> ResponderConfig {
+    if dh == DhGroup::Modp2048 {
+        ResponderConfig {
+            encr: EncrAlgorithm::AesCbc256,
+            integ: Some(IntegAlgorithm::HmacSha2_256_128),
+            esp_encr: EncrAlgorithm::AesCbc128,
+            esp_integ: Some(IntegAlgorithm::HmacSha2_256_128),
+            dh,
+            ..ResponderConfig::default()
+        }
+    } else {
+        ResponderConfig {
+            dh,
+            ..ResponderConfig::default()
+        }
+    }
+}
+
+#[test]
+fn the_group_the_gateway_chose_last_time_goes_first_and_saves_a_round_trip() {
+    const RTT: Duration = Duration::from_millis(30);
+    for group in [DhGroup::Ecp384, DhGroup::Modp2048] {
+        // First connect: the default KE group is refused, the retry with the wanted one works.
+        let mut first = Net::new(config(), only_group(group));
+        first.rtt = RTT;
+        first.run();
+        let chosen = first.established().ike_suite.dh;
+        assert_eq!(chosen, group);
+        assert_eq!(
+            exchanges(&first),
+            [
+                ExchangeType::IKE_SA_INIT,
+                ExchangeType::IKE_SA_INIT,
+                ExchangeType::IKE_AUTH
+            ]
+        );
+        // Next connect with the remembered group: the protocol minimum.
+        let mut hinted = config();
+        hinted.first_ke_group = Some(chosen);
+        let mut next = Net::new(hinted, only_group(group));
+        next.rtt = RTT;
+        next.run();
+        assert_eq!(next.established().ike_suite.dh, group);
+        assert_keys_match(&next);
+        assert_eq!(
+            exchanges(&next),
+            [ExchangeType::IKE_SA_INIT, ExchangeType::IKE_AUTH]
+        );
+        assert_eq!(
+            next.stages(),
+            [
+                Stage::SendingIkeSaInit,
+                Stage::Authenticating,
+                Stage::Established
+            ]
+        );
+        // On the virtual clock, one round trip less.
+        assert_eq!(first.now - first.start, RTT * 3);
+        assert_eq!(next.now - next.start, RTT * 2);
+        // The SA payload still offers every proposal, in the configured order.
+        let offered = |net: &Net| {
+            let msg = Message::parse(&net.sent[0].payload).unwrap();
+            let Some(Payload::Sa(sa)) = msg.find(PayloadType::SA) else {
+                panic!("no SA")
+            };
+            sa.clone()
+        };
+        assert_eq!(offered(&next), offered(&first));
+        assert_eq!(
+            offered(&next),
+            proposal::ike_sa_payload(&config().ike_proposals)
+        );
+        let ke_group = |net: &Net| {
+            let msg = Message::parse(&net.sent[0].payload).unwrap();
+            let Some(Payload::Ke(ke)) = msg.find(PayloadType::KE) else {
+                panic!("no KE")
+            };
+            ke.group
+        };
+        assert_eq!(ke_group(&first), DhGroup::Curve25519.transform_id());
+        assert_eq!(ke_group(&next), group.transform_id());
+    }
+}
+
+#[test]
+fn a_remembered_group_no_proposal_offers_is_ignored() {
+    let mut config = config();
+    config.ike_proposals.truncate(1);
+    // MODP-2048 is only in the second default proposal, which is gone now.
+    config.first_ke_group = Some(DhGroup::Modp2048);
+    let mut net = Net::new(config, ResponderConfig::default());
+    net.run();
+    assert_eq!(net.established().ike_suite.dh, DhGroup::Curve25519);
+    assert_eq!(
+        exchanges(&net),
+        [ExchangeType::IKE_SA_INIT, ExchangeType::IKE_AUTH]
     );
 }
 
@@ -2425,6 +2545,15 @@ mod eap {
         );
         // Identity, MSCHAPv2 Response, Success acknowledgement.
         assert_eq!(net.responder.eap().eap_responses, 3);
+        // IKE_SA_INIT, then IKE_AUTH: identities, the EAP identity, the MSCHAPv2 response,
+        // the success acknowledgement and the final AUTH: six, the protocol's 5–6.
+        assert_eq!(net.responder.requests_seen[0], ExchangeType::IKE_SA_INIT);
+        assert_eq!(net.responder.requests_seen.len(), 6);
+        assert!(
+            net.responder.requests_seen[1..]
+                .iter()
+                .all(|e| *e == ExchangeType::IKE_AUTH)
+        );
         assert_eq!(
             net.stages(),
             vec![

@@ -6,6 +6,7 @@
 //! TUN exists, so neither the tunnel's own packets nor anyone's traffic ever meet a tunnel
 //! without keys.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -23,6 +24,52 @@ use crate::platform::{NetworkConfigurator, TunConfig, TunDevice};
 use crate::tunnel::datapath::{self, Counters, InboundChild, InboundControl};
 use crate::tunnel::ike_driver::{IKE_QUEUE, IkeDriver};
 use crate::tunnel::sockets::TunnelSockets;
+
+/// The key-exchange group each gateway chose last, so that the next connect's IKE_SA_INIT
+/// carries it first and the gateway need not ask for it with INVALID_KE_PAYLOAD (one round
+/// trip saved; issue #11).
+///
+/// It lives in the helper, keyed by profile and gateway: every client (CLI, GUI) gets it
+/// without a field in the IPC protocol, no client can steer it, and it holds no secret. It
+/// lasts as long as `ternd` runs, so reconnects and later connects benefit; the first connect
+/// after a restart may pay the extra round trip once, which is cheaper than a state file to
+/// validate. A stale entry costs nothing either: the full proposal list is still offered,
+/// and the gateway's INVALID_KE_PAYLOAD answer leads to the group it wants, remembered anew.
+#[derive(Debug, Default)]
+pub(super) struct KeGroupMemory {
+    chosen: HashMap<GatewayKey, ipsec_types::DhGroup>,
+}
+
+/// A profile's gateway: its id, host name (or address) and port as the profile says.
+type GatewayKey = (profile::ProfileId, String, u16);
+
+impl KeGroupMemory {
+    /// Entries kept at most; profiles come from clients, so the map must not grow without end.
+    const CAPACITY: usize = 64;
+
+    fn key(profile: &profile::Profile) -> GatewayKey {
+        (
+            profile.id,
+            profile.gateway.host.clone(),
+            profile.gateway.port,
+        )
+    }
+
+    /// The group to send first to this profile's gateway, if one was chosen before.
+    pub(super) fn first_group(&self, profile: &profile::Profile) -> Option<ipsec_types::DhGroup> {
+        self.chosen.get(&Self::key(profile)).copied()
+    }
+
+    /// Remembers the group the gateway chose in an established IKE SA.
+    pub(super) fn remember(&mut self, profile: &profile::Profile, group: ipsec_types::DhGroup) {
+        let key = Self::key(profile);
+        if self.chosen.len() >= Self::CAPACITY && !self.chosen.contains_key(&key) {
+            // Rare (64 gateways in one helper's life): forgetting costs one round trip each.
+            self.chosen.clear();
+        }
+        self.chosen.insert(key, group);
+    }
+}
 
 /// How a connect attempt ended, other than with a failure.
 enum Outcome<T> {
@@ -151,6 +198,7 @@ async fn establish<P: Platform>(
         .map_err(|e| failure::local_io("cannot read the IKE socket's address", &e))?;
     let mut config = request::initiator_config(request, gateway, local, ctx.config.retransmit)?;
     config.lifecycle = lifecycle_config(profile, &ctx.config);
+    config.first_ke_group = ctx.ke_groups.first_group(profile);
     let initiator = Initiator::new(config, Instant::now(), Box::new(SystemRandom))
         .map_err(|e| failure::from_ike(&e))?;
     let counters = Arc::new(Counters::default());
@@ -186,6 +234,7 @@ async fn establish<P: Platform>(
             }
         }
     };
+    ctx.ke_groups.remember(profile, child.ike_suite.dh);
     let handshake = started.elapsed();
     tracing::info!(
         ms = handshake.as_millis(),
@@ -470,4 +519,46 @@ async fn configure<P: Platform>(
             .map(|s| std::time::Duration::from_secs(u64::from(s)))),
         nat_keepalive_secs: profile.nat_keepalive_secs,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use ipsec_types::DhGroup;
+    use profile::{AuthMethod, Gateway, Profile, ProfileId};
+
+    use super::KeGroupMemory;
+
+    fn profile(host: &str) -> Profile {
+        Profile::new(
+            ProfileId::new_random(),
+            "Work",
+            Gateway::new(host),
+            AuthMethod::Psk,
+        )
+    }
+
+    #[test]
+    fn the_group_is_remembered_per_profile_and_gateway() {
+        let mut memory = KeGroupMemory::default();
+        let work = profile("vpn.example.org");
+        assert_eq!(memory.first_group(&work), None);
+        memory.remember(&work, DhGroup::Ecp384);
+        assert_eq!(memory.first_group(&work), Some(DhGroup::Ecp384));
+        // Another gateway in the same profile (edited) starts from the default again.
+        let mut moved = work.clone();
+        moved.gateway = Gateway::new("vpn2.example.org");
+        assert_eq!(memory.first_group(&moved), None);
+        // The latest choice wins.
+        memory.remember(&work, DhGroup::Modp2048);
+        assert_eq!(memory.first_group(&work), Some(DhGroup::Modp2048));
+    }
+
+    #[test]
+    fn the_memory_stays_bounded() {
+        let mut memory = KeGroupMemory::default();
+        for _ in 0..KeGroupMemory::CAPACITY * 3 {
+            memory.remember(&profile("vpn.example.org"), DhGroup::Ecp256);
+            assert!(memory.chosen.len() <= KeGroupMemory::CAPACITY);
+        }
+    }
 }

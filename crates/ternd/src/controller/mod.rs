@@ -189,6 +189,8 @@ struct Context<P: Platform> {
     /// kept so traffic keeps going into the (keyless, hence dropping) tunnel instead of
     /// leaking outside it. Reused when the new connection needs the same plan.
     held: Option<connected::Held<P::Tun>>,
+    /// The key-exchange group each gateway chose last.
+    ke_groups: connecting::KeGroupMemory,
 }
 
 impl<P: Platform> Context<P> {
@@ -260,6 +262,7 @@ impl Controller {
             config,
             shutdown: None,
             held: None,
+            ke_groups: connecting::KeGroupMemory::default(),
         };
         let task = tokio::spawn(run(context));
         let controller = Arc::new(Self {

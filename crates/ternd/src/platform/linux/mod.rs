@@ -305,50 +305,51 @@ impl LinuxConfigurator {
         })
     }
 
-    /// Journals `change`, then makes it. If making it fails, the entry is taken back out, so
-    /// an undo never deletes something that was there before us.
-    async fn make(&mut self, change: Change) -> Result<(), PlatformError> {
-        self.journal.record(&change)?;
-        tracing::debug!(%change, "applying");
-        let result = match &change {
-            Change::Address { .. } | Change::Route(_) | Change::Rule(_) => {
-                self.netlink()?.add(&change).await
-            }
-            // DNS changes are journaled and made by `apply_dns`, never passed here.
-            Change::ResolvedLink { .. } | Change::ResolvConf { .. } => Ok(()),
-        };
-        if let Err(error) = result {
-            let mut entries = self.journal.entries()?;
-            if entries.last() == Some(&change) {
-                entries.pop();
-                self.journal.replace(&entries)?;
-            }
-            return Err(error);
-        }
-        Ok(())
-    }
-
+    /// Journals every change of the plan (its DNS change included) with one sync, then makes
+    /// them: the netlink requests pipelined, DNS last. If a netlink change fails, only the ones
+    /// made stay journaled, so an undo never deletes something that was there before us (a
+    /// route that existed already). An unmade DNS entry may stay: undoing it is a no-op.
     async fn apply_inner(
         &mut self,
         plan: &TunnelNetworkPlan,
         changes: Vec<Change>,
     ) -> Result<Applied, PlatformError> {
-        let mut count = 0;
-        for change in changes {
-            self.make(change).await?;
-            count += 1;
-        }
         let dns = match (&plan.dns, &self.config.dns_backend) {
-            (None, _) | (Some(_), DnsBackend::Disabled) => DnsMethod::Unchanged,
+            (None, _) | (Some(_), DnsBackend::Disabled) => None,
             (Some(settings), backend) => {
                 let full = matches!(plan.routing, RoutingMode::Full);
-                self.apply_dns(plan, settings, backend.clone(), full)
-                    .await?
+                self.plan_dns(plan, settings, backend.clone(), full).await?
             }
         };
-        if dns != DnsMethod::Unchanged {
-            count += 1;
+        let mut journaled = changes.clone();
+        journaled.extend(dns.as_ref().map(|d| d.change.clone()));
+        self.journal.record_all(&journaled)?;
+        for change in &changes {
+            tracing::debug!(%change, "applying");
         }
+        let results = self.netlink()?.add_all(&changes).await;
+        let mut made = Vec::with_capacity(changes.len());
+        let mut first_error = None;
+        for (change, result) in changes.into_iter().zip(results) {
+            match result {
+                Ok(()) => made.push(change),
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        if let Some(error) = first_error {
+            self.journal.replace(&made)?;
+            return Err(error);
+        }
+        let mut count = made.len();
+        let dns = match dns {
+            Some(planned) => {
+                count += 1;
+                planned.make().await?
+            }
+            None => DnsMethod::Unchanged,
+        };
         Ok(Applied {
             socket_bypass: SocketBypass::Fwmark(self.config.fwmark),
             dns,
@@ -356,18 +357,20 @@ impl LinuxConfigurator {
         })
     }
 
-    async fn apply_dns(
-        &mut self,
+    /// Decides how DNS is set (systemd-resolved or resolv.conf) and what the journal entry
+    /// is, without changing anything yet; `None` when no usable server was pushed.
+    async fn plan_dns(
+        &self,
         plan: &TunnelNetworkPlan,
         settings: &DnsSettings,
         backend: DnsBackend,
         full: bool,
-    ) -> Result<DnsMethod, PlatformError> {
+    ) -> Result<Option<PlannedDns>, PlatformError> {
         let settings = dns::sanitize(settings);
         if settings.servers.is_empty() {
             // Nothing usable was pushed: keep the system's DNS rather than leave it with none.
             tracing::warn!("no usable DNS server pushed; DNS left unchanged");
-            return Ok(DnsMethod::Unchanged);
+            return Ok(None);
         }
         let bus = self.config.system_bus.as_deref();
         let resolved = match backend {
@@ -387,23 +390,30 @@ impl LinuxConfigurator {
         };
         if let Some(resolved) = resolved {
             let index = plan.interface.index;
-            self.journal.record(&Change::ResolvedLink {
-                interface: plan.interface.name.clone(),
-                index,
-            })?;
-            resolved.set_link(index, &settings, full).await?;
-            return Ok(DnsMethod::SystemdResolved);
+            return Ok(Some(PlannedDns {
+                change: Change::ResolvedLink {
+                    interface: plan.interface.name.clone(),
+                    index,
+                },
+                action: DnsAction::Resolved {
+                    resolved,
+                    index,
+                    settings,
+                    full,
+                },
+            }));
         }
         let path = self.config.resolv_conf.clone();
         let original = resolv_conf::snapshot(&path)?;
         let written = resolv_conf::render(&settings, original.contents(), full);
-        self.journal.record(&Change::ResolvConf {
-            path: path.clone(),
-            original,
-            written: written.clone(),
-        })?;
-        resolv_conf::write(&path, &written)?;
-        Ok(DnsMethod::ResolvConf(path))
+        Ok(Some(PlannedDns {
+            change: Change::ResolvConf {
+                path: path.clone(),
+                original,
+                written: written.clone(),
+            },
+            action: DnsAction::ResolvConf { path, written },
+        }))
     }
 
     /// Whether the interface a journal entry names is still the one it meant. Interface indexes
@@ -469,6 +479,47 @@ impl LinuxConfigurator {
         }
         self.journal.clear()?;
         Ok(entries.len())
+    }
+}
+
+/// A DNS change, decided and journaled before it is made.
+struct PlannedDns {
+    /// Its journal entry.
+    change: Change,
+    action: DnsAction,
+}
+
+enum DnsAction {
+    Resolved {
+        resolved: dns::Resolved,
+        index: u32,
+        settings: DnsSettings,
+        full: bool,
+    },
+    ResolvConf {
+        path: PathBuf,
+        written: String,
+    },
+}
+
+impl PlannedDns {
+    async fn make(self) -> Result<DnsMethod, PlatformError> {
+        tracing::debug!(change = %self.change, "applying");
+        match self.action {
+            DnsAction::Resolved {
+                resolved,
+                index,
+                settings,
+                full,
+            } => {
+                resolved.set_link(index, &settings, full).await?;
+                Ok(DnsMethod::SystemdResolved)
+            }
+            DnsAction::ResolvConf { path, written } => {
+                resolv_conf::write(&path, &written)?;
+                Ok(DnsMethod::ResolvConf(path))
+            }
+        }
     }
 }
 

@@ -66,6 +66,12 @@ impl Netlink {
         })
     }
 
+    /// Makes several changes with their requests pipelined: all are queued before the first
+    /// answer is awaited, and the kernel still handles them in order. One result per change.
+    pub(super) async fn add_all(&self, changes: &[Change]) -> Vec<Result<(), PlatformError>> {
+        futures::future::join_all(changes.iter().map(|change| self.add(change))).await
+    }
+
     /// Undoes a network change; "no such route/rule/address/device" counts as done.
     pub(super) async fn remove(&self, change: &Change) -> Result<(), PlatformError> {
         let result = match change {

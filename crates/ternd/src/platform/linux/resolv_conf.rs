@@ -167,7 +167,7 @@ pub fn render(dns: &DnsSettings, original: Option<&str>, full: bool) -> String {
 /// renamed over. When `path` is a mount point (a bind-mounted resolv.conf in a container), where
 /// rename fails, the file is rewritten in place instead.
 pub fn write(path: &Path, contents: &str) -> Result<(), PlatformError> {
-    write_file(path, contents.as_bytes(), 0o644).map_err(error(path, "write"))
+    write_file(path, contents.as_bytes(), 0o644, Rename::MayBeLost).map_err(error(path, "write"))
 }
 
 fn temp_path(path: &Path) -> PathBuf {
@@ -185,7 +185,19 @@ fn sync_parent(path: &Path) -> io::Result<()> {
     }
 }
 
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+/// Whether the rename that puts a new file in place must be durable before we go on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rename {
+    /// Restoring: the journal entry is removed next, so the restored file must stay.
+    Durable,
+    /// Our rewrite while connecting: if a crash loses the rename, the original file is simply
+    /// still there, which undoing its journal entry accepts. One directory sync less per
+    /// connect; the new contents are still synced before the rename, so no crash can leave a
+    /// torn file in place.
+    MayBeLost,
+}
+
+fn write_file(path: &Path, bytes: &[u8], mode: u32, rename: Rename) -> io::Result<()> {
     let tmp = temp_path(path);
     let _ = fs::remove_file(&tmp);
     {
@@ -200,7 +212,8 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
         file.sync_all()?;
     }
     match fs::rename(&tmp, path) {
-        Ok(()) => sync_parent(path),
+        Ok(()) if rename == Rename::Durable => sync_parent(path),
+        Ok(()) => Ok(()),
         Err(e) if matches!(e.raw_os_error(), Some(nix::libc::EBUSY | nix::libc::EXDEV)) => {
             let _ = fs::remove_file(&tmp);
             tracing::debug!(path = %path.display(), "rename refused (mount point); writing in place");
@@ -246,7 +259,9 @@ pub fn restore(path: &Path, original: &FileState, written: &str) -> Result<(), P
     }
     let result = match original {
         FileState::Missing => fs::remove_file(path).and_then(|()| sync_parent(path)),
-        FileState::File { contents, mode } => write_file(path, contents.as_bytes(), *mode),
+        FileState::File { contents, mode } => {
+            write_file(path, contents.as_bytes(), *mode, Rename::Durable)
+        }
         FileState::Symlink { target, .. } => write_symlink(path, target),
     };
     result.map_err(error(path, "restore"))?;
