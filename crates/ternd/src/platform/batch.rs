@@ -434,6 +434,28 @@ fn fold(mut sum: u64) -> u16 {
     sum as u16
 }
 
+/// An IPv4 (with its header checksum) or IPv6 header between fixed lab addresses, for a TCP
+/// segment of `tcp_len` bytes; for the tests here and of the devices.
+#[cfg(test)]
+pub(crate) fn ip_header_for_tests(v6: bool, tcp_len: usize) -> Vec<u8> {
+    if v6 {
+        let mut h = vec![0x60, 0, 0, 0];
+        h.extend_from_slice(&(tcp_len as u16).to_be_bytes());
+        h.extend_from_slice(&[6, 64]);
+        h.extend_from_slice(&[0xfd, 0, 0, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        h.extend_from_slice(&[0xfd, 0, 0, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        h
+    } else {
+        let mut h = vec![0x45, 0];
+        h.extend_from_slice(&((20 + tcp_len) as u16).to_be_bytes());
+        h.extend_from_slice(&[0x12, 0x34, 0x40, 0, 64, 6, 0, 0]);
+        h.extend_from_slice(&[10, 201, 0, 1, 10, 201, 0, 2]);
+        let sum = !fold(checksum_sum(&h, 0));
+        h[10..12].copy_from_slice(&sum.to_be_bytes());
+        h
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -444,22 +466,7 @@ mod tests {
 
     /// A TCP segment of `payload` bytes (filled with `fill`) from port 40000 to 5201 at `seq`.
     fn tcp(v6: bool, seq: u32, payload: usize, flags: u8, fill: u8) -> Vec<u8> {
-        let mut p = if v6 {
-            let mut h = vec![0x60, 0, 0, 0];
-            h.extend_from_slice(&((32 + payload) as u16).to_be_bytes());
-            h.extend_from_slice(&[6, 64]);
-            h.extend_from_slice(&[0xfd, 0, 0, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
-            h.extend_from_slice(&[0xfd, 0, 0, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
-            h
-        } else {
-            let mut h = vec![0x45, 0];
-            h.extend_from_slice(&((52 + payload) as u16).to_be_bytes());
-            h.extend_from_slice(&[0x12, 0x34, 0x40, 0, 64, 6, 0, 0]);
-            h.extend_from_slice(&[10, 201, 0, 1, 10, 201, 0, 2]);
-            let sum = !fold(checksum_sum(&h, 0));
-            h[10..12].copy_from_slice(&sum.to_be_bytes());
-            h
-        };
+        let mut p = ip_header_for_tests(v6, 32 + payload);
         // Ports, seq, ack 7, data offset 8 (12 bytes of timestamp option), flags, window 512.
         p.extend_from_slice(&[0x9c, 0x40, 0x14, 0x51]);
         p.extend_from_slice(&seq.to_be_bytes());

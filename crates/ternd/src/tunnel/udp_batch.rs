@@ -19,9 +19,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
-/// Socket buffer size asked for in each direction (the kernel caps it at `rmem_max`/`wmem_max`
-/// unless we may force it).
-const SOCKET_BUFFER: usize = 4 << 20;
+/// Send buffer size asked for (the kernel caps it at `wmem_max` unless we may force it).
+const SEND_BUFFER: usize = 4 << 20;
+/// Receive buffer size asked for (capped at `rmem_max` unless forced). Larger than the send
+/// side: it must hold what arrives while the receive task waits for a core. In the benchmark
+/// (2 busy cores, 4 TCP streams) 4 MiB overflowed — each loss a whole GRO train, dozens of
+/// TCP segments to retransmit — and 16 MiB did not.
+const RECV_BUFFER: usize = 16 << 20;
 /// Buffers filled per wake-up of the receive task.
 pub const RECV_BUFFERS: usize = 8;
 /// Each receive area holds a GRO train of up to 64 KiB.
@@ -199,7 +203,7 @@ mod imp {
     };
     use tokio::net::UdpSocket;
 
-    use super::{RECV_BUFFERS, SOCKET_BUFFER, UdpRecvBatch};
+    use super::{RECV_BUFFER, RECV_BUFFERS, SEND_BUFFER, UdpRecvBatch};
 
     /// Room for one `UDP_GRO` control message.
     pub(super) fn cmsg_buffer() -> Vec<u8> {
@@ -209,11 +213,11 @@ mod imp {
     pub(super) fn enable(socket: &UdpSocket, gro: bool) -> (bool, bool) {
         let fd = socket.as_fd();
         // Forcing needs CAP_NET_ADMIN (ternd has it); otherwise the capped size is fine.
-        if setsockopt(&fd, sockopt::RcvBufForce, &SOCKET_BUFFER).is_err() {
-            let _ = setsockopt(&fd, sockopt::RcvBuf, &SOCKET_BUFFER);
+        if setsockopt(&fd, sockopt::RcvBufForce, &RECV_BUFFER).is_err() {
+            let _ = setsockopt(&fd, sockopt::RcvBuf, &RECV_BUFFER);
         }
-        if setsockopt(&fd, sockopt::SndBufForce, &SOCKET_BUFFER).is_err() {
-            let _ = setsockopt(&fd, sockopt::SndBuf, &SOCKET_BUFFER);
+        if setsockopt(&fd, sockopt::SndBufForce, &SEND_BUFFER).is_err() {
+            let _ = setsockopt(&fd, sockopt::SndBuf, &SEND_BUFFER);
         }
         let gso = nix::sys::socket::getsockopt(&fd, sockopt::UdpGsoSegment).is_ok();
         let gro = gro && setsockopt(&fd, sockopt::UdpGroSegment, &true).is_ok();

@@ -247,22 +247,7 @@ mod tests {
     /// A TCP segment of `payload` bytes as the kernel hands it over with TSO: lengths of the
     /// whole, the pseudo-header sum in the TCP checksum field (`NEEDS_CSUM`), PSH|ACK set.
     fn tso_segment(v6: bool, payload: usize) -> Vec<u8> {
-        let mut packet = if v6 {
-            let mut h = vec![0x60, 0, 0, 0];
-            h.extend_from_slice(&((20 + payload) as u16).to_be_bytes());
-            h.extend_from_slice(&[6, 64]);
-            h.extend_from_slice(&[0xfd, 0, 0, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
-            h.extend_from_slice(&[0xfd, 0, 0, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
-            h
-        } else {
-            let mut h = vec![0x45, 0];
-            h.extend_from_slice(&((40 + payload) as u16).to_be_bytes());
-            h.extend_from_slice(&[0x12, 0x34, 0x40, 0, 64, 6, 0, 0]);
-            h.extend_from_slice(&[10, 201, 0, 1, 10, 201, 0, 2]);
-            let sum = checksum(&[&h]);
-            h[10..12].copy_from_slice(&sum.to_be_bytes());
-            h
-        };
+        let mut packet = crate::platform::batch::ip_header_for_tests(v6, 20 + payload);
         let ip_len = packet.len();
         // Ports 40000 -> 5201, seq 1_000_000, ack 7, data offset 5, PSH|ACK, window 512.
         packet.extend_from_slice(&[0x9c, 0x40, 0x14, 0x51]);
@@ -348,6 +333,39 @@ mod tests {
                 offset += data;
             }
         }
+    }
+
+    #[test]
+    fn coalesced_writes_ask_for_tcp_segmentation_and_single_ones_for_nothing() {
+        use super::{CoalescedWrite, virtio_header};
+        let mut write = CoalescedWrite {
+            first: 0,
+            count: 3,
+            headers_len: 52,
+            ip_header_len: 20,
+            gso_size: 1383,
+            ipv6: false,
+        };
+        let header = VirtioNetHdr::decode(&virtio_header(&write)).unwrap();
+        assert_eq!(
+            (
+                header.flags,
+                header.gso_type,
+                header.hdr_len,
+                header.gso_size
+            ),
+            (1, 1, 52, 1383)
+        );
+        assert_eq!((header.csum_start, header.csum_offset), (20, 16));
+        write.ipv6 = true;
+        assert_eq!(
+            VirtioNetHdr::decode(&virtio_header(&write))
+                .unwrap()
+                .gso_type,
+            4
+        );
+        write.count = 1;
+        assert_eq!(virtio_header(&write), [0; tun_rs::VIRTIO_NET_HDR_LEN]);
     }
 
     #[test]
