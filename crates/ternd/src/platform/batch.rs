@@ -571,7 +571,9 @@ mod tests {
         udp[9] = 17;
         let mut fragment = v4(2200, 1200, TCP_ACK);
         fragment[6] = 0x20;
-        let cases: [(&str, Vec<Vec<u8>>, Vec<usize>); 10] = [
+        // What, the packets, and how many each write takes.
+        type Case = (&'static str, Vec<Vec<u8>>, Vec<usize>);
+        let cases: [Case; 10] = [
             (
                 "gap",
                 vec![v4(1000, 1200, TCP_ACK), v4(2300, 1200, TCP_ACK)],
