@@ -26,13 +26,18 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
 use super::ike_driver::IkeDatagram;
-use super::udp_batch::{MAX_GSO_BYTES, MAX_GSO_SEGMENTS, UdpOffload, UdpRecvBatch};
+use super::udp_batch::{
+    MAX_GSO_BYTES, MAX_GSO_SEGMENTS, RECV_AREA_LEN, RECV_BUFFERS, UdpOffload, UdpRecvBatch,
+};
 use crate::platform::TunDevice;
 use crate::platform::batch::{TunRecvBatch, TunSendBatch};
 
-/// Packets per TUN read (a 64 KiB TCP segment splits into at most 45 at MTU 1435) and per TUN
-/// write batch.
-const TUN_BATCH: usize = 64;
+/// Packets per TUN read: a 64 KiB TCP segment splits into 45 at MTU 1435, and into 128 with
+/// the smallest MSS commonly seen (512; the classic default is 536).
+const TUN_BATCH: usize = 128;
+/// Decrypted packets queued for the TUN per receive: every datagram of full GRO trains in all
+/// receive areas.
+const TUN_SEND_PACKETS: usize = RECV_BUFFERS * MAX_GSO_SEGMENTS;
 
 /// Traffic counters shared by the datapath tasks and the controller.
 #[derive(Debug, Default)]
@@ -244,7 +249,8 @@ pub async fn run_nat_t_reader<T: TunDevice + 'static, S: OpenInbound>(
 ) {
     let offload = UdpOffload::for_receiving(&socket);
     let mut datagrams = UdpRecvBatch::default();
-    let mut to_tun = TunSendBatch::new(TUN_BATCH);
+    // Datagrams are received into this batch's areas, decrypted there and written from there.
+    let mut to_tun = TunSendBatch::new(RECV_BUFFERS, RECV_AREA_LEN, TUN_SEND_PACKETS);
     let mut pending = Pending::default();
     // Usually one; two during a CHILD_SA rekey.
     let mut children: Vec<InboundChild<T, S>> = Vec::with_capacity(2);
@@ -260,16 +266,22 @@ pub async fn run_nat_t_reader<T: TunDevice + 'static, S: OpenInbound>(
                 }
                 continue;
             }
-            received = offload.recv(&socket, &mut datagrams) => received,
+            received = offload.recv(&socket, to_tun.areas_mut(), &mut datagrams) => received,
         };
         if let Err(error) = received {
             tracing::trace!(%error, "NAT-T socket receive error");
             continue;
         }
-        for b in 0..datagrams.len() {
-            let (buffer, size) = datagrams.buffer_mut(b);
-            for payload in buffer.chunks_mut(size) {
-                counters.received.fetch_add(1, Ordering::Relaxed);
+        let mut received = 0;
+        for area in 0..datagrams.len() {
+            let (len, size) = datagrams.received(area);
+            received += len.div_ceil(size) as u64;
+            let mut at = 0;
+            while at < len {
+                let end = (at + size).min(len);
+                let payload_at = at;
+                let payload = &mut to_tun.area_mut(area)[at..end];
+                at = end;
                 match esp::classify(payload) {
                     Ok(UdpPayload::NatKeepalive) => {}
                     Ok(UdpPayload::Ike(_)) => {
@@ -289,6 +301,7 @@ pub async fn run_nat_t_reader<T: TunDevice + 'static, S: OpenInbound>(
                         }
                     }
                     Ok(UdpPayload::Esp(range)) => {
+                        let esp_at = payload_at + range.start;
                         let packet = &mut payload[range];
                         let Some(index) = esp::packet_spi(packet)
                             .and_then(|spi| children.iter().position(|c| c.sa.spi() == spi))
@@ -305,8 +318,11 @@ pub async fn run_nat_t_reader<T: TunDevice + 'static, S: OpenInbound>(
                                 continue;
                             }
                         };
-                        let inner = &packet[inner];
-                        if !selectors_allow(inner, &child.ts_local, &child.ts_remote) {
+                        if !selectors_allow(
+                            &packet[inner.clone()],
+                            &child.ts_local,
+                            &child.ts_remote,
+                        ) {
                             tracing::trace!(
                                 "dropped an inner packet outside the traffic selectors"
                             );
@@ -319,13 +335,18 @@ pub async fn run_nat_t_reader<T: TunDevice + 'static, S: OpenInbound>(
                             .as_ref()
                             .is_none_or(|tun| Arc::ptr_eq(tun, &child.tun));
                         if to_tun.is_full() || !same_tun {
+                            // Writing leaves the areas as they are: the rest of this receive
+                            // stays valid.
                             pending.flush(&mut to_tun, &counters).await;
                         }
+                        let child = &children[index];
                         if pending.tun.is_none() {
                             pending.tun = Some(Arc::clone(&child.tun));
                         }
-                        if to_tun.push(inner) {
-                            pending.bytes += inner.len() as u64;
+                        let inner_len = inner.len();
+                        let inner = esp_at + inner.start..esp_at + inner.end;
+                        if to_tun.push_in_place(area, inner) {
+                            pending.bytes += inner_len as u64;
                         } else {
                             counters.drop_in();
                         }
@@ -334,6 +355,7 @@ pub async fn run_nat_t_reader<T: TunDevice + 'static, S: OpenInbound>(
                 }
             }
         }
+        counters.received.fetch_add(received, Ordering::Relaxed);
         pending.flush(&mut to_tun, &counters).await;
     }
 }
@@ -399,7 +421,13 @@ pub async fn run_tun_reader<T: TunDevice + 'static, S: SealOutbound>(
     loop {
         let count = match tun.recv_batch(&mut batch).await {
             Ok(count) => count,
-            Err(error) if error.kind() == std::io::ErrorKind::InvalidData => {
+            // Not an OS error: one read the device could not take apart (a malformed offload
+            // header, or a segment with a tiny MSS splitting into more packets than the batch
+            // has slots). That read is lost; the device is fine.
+            Err(error)
+                if error.kind() == std::io::ErrorKind::InvalidData
+                    || error.raw_os_error().is_none() =>
+            {
                 tracing::debug!(%error, "unreadable packet from the TUN device");
                 continue;
             }

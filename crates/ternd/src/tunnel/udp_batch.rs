@@ -9,7 +9,9 @@
 //!
 //! Each feature the kernel lacks is switched off with one log line; the fallback is one datagram
 //! per call. Socket buffers are enlarged for throughput. Nothing here allocates per packet: the
-//! receive buffers and control-message space belong to the caller's [`UdpRecvBatch`].
+//! receive areas belong to the caller (the TUN batch the packets are written on from, see
+//! [`TunSendBatch`](crate::platform::batch::TunSendBatch)), the control-message space to its
+//! [`UdpRecvBatch`].
 
 use std::io::{self, IoSlice};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,13 +19,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
-/// Socket buffer size asked for in each direction (the kernel caps it at `rmem_max`/`wmem_max`
-/// unless we may force it).
-const SOCKET_BUFFER: usize = 4 << 20;
+/// Send buffer size asked for (the kernel caps it at `wmem_max` unless we may force it).
+const SEND_BUFFER: usize = 4 << 20;
+/// Receive buffer size asked for (capped at `rmem_max` unless forced). Larger than the send
+/// side: it must hold what arrives while the receive task waits for a core. In the benchmark
+/// (2 busy cores, 4 TCP streams) 4 MiB overflowed — each loss a whole GRO train, dozens of
+/// TCP segments to retransmit — and 16 MiB did not.
+const RECV_BUFFER: usize = 16 << 20;
 /// Buffers filled per wake-up of the receive task.
 pub const RECV_BUFFERS: usize = 8;
-/// Each receive buffer holds a GRO train of up to 64 KiB.
-const RECV_BUFFER_LEN: usize = 65_535;
+/// Each receive area holds a GRO train of up to 64 KiB.
+pub const RECV_AREA_LEN: usize = 65_535;
 /// Most datagrams the kernel takes in one GSO send (`UDP_MAX_SEGMENTS` is 64 on older kernels).
 pub const MAX_GSO_SEGMENTS: usize = 64;
 /// Largest total payload of one GSO send (an IPv4 datagram's limit).
@@ -120,20 +126,27 @@ impl UdpOffload {
         Ok(())
     }
 
-    /// Waits for datagrams and receives as many as are queued (up to the batch's buffers).
-    pub async fn recv(&self, socket: &UdpSocket, batch: &mut UdpRecvBatch) -> io::Result<usize> {
+    /// Waits for datagrams and receives as many as are queued into `areas` (one datagram or
+    /// GRO train per area, up to [`RECV_BUFFERS`]); `batch` says what each area got.
+    pub async fn recv(
+        &self,
+        socket: &UdpSocket,
+        areas: &mut [Vec<u8>],
+        batch: &mut UdpRecvBatch,
+    ) -> io::Result<usize> {
+        batch.count = 0;
         let count = socket
-            .async_io(Interest::READABLE, || imp::recv(socket, batch))
+            .async_io(Interest::READABLE, || imp::recv(socket, areas, batch))
             .await?;
         batch.count = count;
         Ok(count)
     }
 }
 
-/// Receive buffers and what the last receive put in them.
+/// What the last receive put into the receive areas (which the caller owns, so datagrams can
+/// be decrypted and written on where they arrived).
 #[derive(Debug)]
 pub struct UdpRecvBatch {
-    bufs: Vec<Vec<u8>>,
     lens: [usize; RECV_BUFFERS],
     /// Datagram size of a GRO train (0: one datagram).
     segment: [usize; RECV_BUFFERS],
@@ -145,9 +158,6 @@ pub struct UdpRecvBatch {
 impl Default for UdpRecvBatch {
     fn default() -> Self {
         Self {
-            bufs: (0..RECV_BUFFERS)
-                .map(|_| vec![0; RECV_BUFFER_LEN])
-                .collect(),
             lens: [0; RECV_BUFFERS],
             segment: [0; RECV_BUFFERS],
             count: 0,
@@ -169,14 +179,16 @@ impl UdpRecvBatch {
         self.count == 0
     }
 
-    /// Buffer `i` as received and the size of its datagrams (its whole length if it holds one).
-    pub fn buffer_mut(&mut self, i: usize) -> (&mut [u8], usize) {
+    /// How many bytes area `i` received and the size of its datagrams (the whole length if it
+    /// holds one).
+    #[must_use]
+    pub fn received(&self, i: usize) -> (usize, usize) {
         let len = self.lens[i];
         let segment = match self.segment[i] {
             0 => len,
             size => size,
         };
-        (&mut self.bufs[i][..len], segment.max(1))
+        (len, segment.max(1))
     }
 }
 
@@ -191,7 +203,7 @@ mod imp {
     };
     use tokio::net::UdpSocket;
 
-    use super::{RECV_BUFFERS, SOCKET_BUFFER, UdpRecvBatch};
+    use super::{RECV_BUFFER, RECV_BUFFERS, SEND_BUFFER, UdpRecvBatch};
 
     /// Room for one `UDP_GRO` control message.
     pub(super) fn cmsg_buffer() -> Vec<u8> {
@@ -201,11 +213,11 @@ mod imp {
     pub(super) fn enable(socket: &UdpSocket, gro: bool) -> (bool, bool) {
         let fd = socket.as_fd();
         // Forcing needs CAP_NET_ADMIN (ternd has it); otherwise the capped size is fine.
-        if setsockopt(&fd, sockopt::RcvBufForce, &SOCKET_BUFFER).is_err() {
-            let _ = setsockopt(&fd, sockopt::RcvBuf, &SOCKET_BUFFER);
+        if setsockopt(&fd, sockopt::RcvBufForce, &RECV_BUFFER).is_err() {
+            let _ = setsockopt(&fd, sockopt::RcvBuf, &RECV_BUFFER);
         }
-        if setsockopt(&fd, sockopt::SndBufForce, &SOCKET_BUFFER).is_err() {
-            let _ = setsockopt(&fd, sockopt::SndBuf, &SOCKET_BUFFER);
+        if setsockopt(&fd, sockopt::SndBufForce, &SEND_BUFFER).is_err() {
+            let _ = setsockopt(&fd, sockopt::SndBuf, &SEND_BUFFER);
         }
         let gso = nix::sys::socket::getsockopt(&fd, sockopt::UdpGsoSegment).is_ok();
         let gro = gro && setsockopt(&fd, sockopt::UdpGroSegment, &true).is_ok();
@@ -245,10 +257,14 @@ mod imp {
     /// nix 0.32 reuses its `recvmmsg` headers without restoring their control-message length,
     /// so GRO sizes went missing after the first call; with GRO each call returns a whole train
     /// of datagrams anyway.)
-    pub(super) fn recv(socket: &UdpSocket, batch: &mut UdpRecvBatch) -> io::Result<usize> {
+    pub(super) fn recv(
+        socket: &UdpSocket,
+        areas: &mut [Vec<u8>],
+        batch: &mut UdpRecvBatch,
+    ) -> io::Result<usize> {
         let mut count = 0;
-        while count < RECV_BUFFERS {
-            let mut iov = [IoSliceMut::new(&mut batch.bufs[count])];
+        while count < RECV_BUFFERS.min(areas.len()) {
+            let mut iov = [IoSliceMut::new(&mut areas[count])];
             let message = match recvmsg::<()>(
                 socket.as_raw_fd(),
                 &mut iov,
@@ -307,8 +323,15 @@ mod imp {
         Err(io::Error::from(io::ErrorKind::Unsupported))
     }
 
-    pub(super) fn recv(socket: &UdpSocket, batch: &mut UdpRecvBatch) -> io::Result<usize> {
-        let len = socket.try_recv(&mut batch.bufs[0])?;
+    pub(super) fn recv(
+        socket: &UdpSocket,
+        areas: &mut [Vec<u8>],
+        batch: &mut UdpRecvBatch,
+    ) -> io::Result<usize> {
+        let Some(area) = areas.first_mut() else {
+            return Ok(0);
+        };
+        let len = socket.try_recv(area)?;
         batch.lens[0] = len;
         batch.segment[0] = 0;
         Ok(1)

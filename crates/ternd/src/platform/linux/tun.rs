@@ -9,7 +9,9 @@
 
 use std::io;
 
-use crate::platform::batch::{TunRecvBatch, TunSendBatch};
+use crate::platform::batch::{
+    CoalescedWrite, MAX_COALESCED_SEGMENTS, TunRecvBatch, TunSendBatch, coalesce_tcp,
+};
 use crate::platform::{PlatformError, TunConfig, TunDevice, TunnelInterface};
 
 /// Raw read size with offload: one virtio-net header and a segment of up to 64 KiB.
@@ -21,9 +23,6 @@ pub struct LinuxTun {
     interface: TunnelInterface,
     /// Whether the device carries virtio-net headers (segmentation offload).
     offload: bool,
-    /// GRO state for [`TunDevice::send_batch`]; only the receive task writes, so the lock is
-    /// never contended (and is taken once per batch, not per packet).
-    gro: tokio::sync::Mutex<tun_rs::GROTable>,
     /// Raw buffer for single-packet reads on an offloaded device (not the datapath's path).
     single_read: tokio::sync::Mutex<Vec<u8>>,
 }
@@ -81,7 +80,6 @@ impl LinuxTun {
             device,
             interface: TunnelInterface { name, index },
             offload,
-            gro: tokio::sync::Mutex::new(tun_rs::GROTable::default()),
             single_read: tokio::sync::Mutex::new(Vec::new()),
         })
     }
@@ -142,15 +140,68 @@ impl TunDevice for LinuxTun {
     }
 
     async fn send_batch(&self, batch: &mut TunSendBatch) -> io::Result<usize> {
-        if batch.is_empty() {
-            return Ok(0);
+        if !self.offload {
+            let mut failed = 0;
+            for i in 0..batch.len() {
+                if self.device.send(batch.packet(i)).await.is_err() {
+                    failed += 1;
+                }
+            }
+            return Ok(failed);
         }
-        let (bufs, offset) = batch.parts_mut();
-        let mut gro = self.gro.lock().await;
-        self.device.send_multiple(&mut gro, bufs, offset).await?;
-        Ok(0)
+        coalesce_tcp(batch);
+        let mut failed = 0;
+        // Each write gathers its pieces where they were decrypted: header, first packet, the
+        // other packets' payloads.
+        for w in 0..batch.writes.len() {
+            let write = batch.writes[w];
+            let header = virtio_header(&write);
+            let mut pieces = [io::IoSlice::new(&[]); 1 + MAX_COALESCED_SEGMENTS];
+            pieces[0] = io::IoSlice::new(&header);
+            pieces[1] = io::IoSlice::new(batch.packet(write.first));
+            for k in 1..write.count.min(MAX_COALESCED_SEGMENTS) {
+                let packet = batch.packet(write.first + k);
+                pieces[1 + k] = io::IoSlice::new(packet.get(write.headers_len..).unwrap_or(&[]));
+            }
+            let used = 1 + write.count.min(MAX_COALESCED_SEGMENTS);
+            if let Err(error) = self.device.send_vectored(&pieces[..used]).await {
+                tracing::trace!(%error, "TUN write failed");
+                failed += write.count;
+            }
+        }
+        Ok(failed)
     }
 }
+
+/// The virtio-net header of a planned write: none asked for a single packet; for a coalesced
+/// one, TCP segmentation by `gso_size` with the checksum left to the kernel (`NEEDS_CSUM`, the
+/// pseudo-header sum already in place).
+fn virtio_header(write: &CoalescedWrite) -> [u8; tun_rs::VIRTIO_NET_HDR_LEN] {
+    let mut bytes = [0u8; tun_rs::VIRTIO_NET_HDR_LEN];
+    if write.count > 1 {
+        // Lengths are below 64 KiB (the coalescer's limit).
+        let header = tun_rs::VirtioNetHdr {
+            flags: VIRTIO_NET_HDR_F_NEEDS_CSUM,
+            gso_type: if write.ipv6 {
+                VIRTIO_NET_HDR_GSO_TCPV6
+            } else {
+                VIRTIO_NET_HDR_GSO_TCPV4
+            },
+            hdr_len: write.headers_len as u16,
+            gso_size: write.gso_size as u16,
+            csum_start: write.ip_header_len as u16,
+            csum_offset: 16,
+        };
+        // Cannot fail: the buffer has the header's length.
+        let _ = header.encode(&mut bytes);
+    }
+    bytes
+}
+
+/// virtio-net header values (`linux/virtio_net.h`).
+const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
+const VIRTIO_NET_HDR_GSO_TCPV4: u8 = 1;
+const VIRTIO_NET_HDR_GSO_TCPV6: u8 = 4;
 
 #[cfg(test)]
 mod tests {
@@ -196,22 +247,7 @@ mod tests {
     /// A TCP segment of `payload` bytes as the kernel hands it over with TSO: lengths of the
     /// whole, the pseudo-header sum in the TCP checksum field (`NEEDS_CSUM`), PSH|ACK set.
     fn tso_segment(v6: bool, payload: usize) -> Vec<u8> {
-        let mut packet = if v6 {
-            let mut h = vec![0x60, 0, 0, 0];
-            h.extend_from_slice(&((20 + payload) as u16).to_be_bytes());
-            h.extend_from_slice(&[6, 64]);
-            h.extend_from_slice(&[0xfd, 0, 0, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
-            h.extend_from_slice(&[0xfd, 0, 0, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
-            h
-        } else {
-            let mut h = vec![0x45, 0];
-            h.extend_from_slice(&((40 + payload) as u16).to_be_bytes());
-            h.extend_from_slice(&[0x12, 0x34, 0x40, 0, 64, 6, 0, 0]);
-            h.extend_from_slice(&[10, 201, 0, 1, 10, 201, 0, 2]);
-            let sum = checksum(&[&h]);
-            h[10..12].copy_from_slice(&sum.to_be_bytes());
-            h
-        };
+        let mut packet = crate::platform::batch::ip_header_for_tests(v6, 20 + payload);
         let ip_len = packet.len();
         // Ports 40000 -> 5201, seq 1_000_000, ack 7, data offset 5, PSH|ACK, window 512.
         packet.extend_from_slice(&[0x9c, 0x40, 0x14, 0x51]);
@@ -297,6 +333,39 @@ mod tests {
                 offset += data;
             }
         }
+    }
+
+    #[test]
+    fn coalesced_writes_ask_for_tcp_segmentation_and_single_ones_for_nothing() {
+        use super::{CoalescedWrite, virtio_header};
+        let mut write = CoalescedWrite {
+            first: 0,
+            count: 3,
+            headers_len: 52,
+            ip_header_len: 20,
+            gso_size: 1383,
+            ipv6: false,
+        };
+        let header = VirtioNetHdr::decode(&virtio_header(&write)).unwrap();
+        assert_eq!(
+            (
+                header.flags,
+                header.gso_type,
+                header.hdr_len,
+                header.gso_size
+            ),
+            (1, 1, 52, 1383)
+        );
+        assert_eq!((header.csum_start, header.csum_offset), (20, 16));
+        write.ipv6 = true;
+        assert_eq!(
+            VirtioNetHdr::decode(&virtio_header(&write))
+                .unwrap()
+                .gso_type,
+            4
+        );
+        write.count = 1;
+        assert_eq!(virtio_header(&write), [0; tun_rs::VIRTIO_NET_HDR_LEN]);
     }
 
     #[test]
