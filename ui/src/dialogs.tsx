@@ -142,6 +142,9 @@ export function ImportDialog(props: { view: ImportView; onDone: (saved: ProfileD
   const missing = view.missingSecrets.filter((k) => !secrets[k] && !optionalSecret(k, view.missingSecrets));
   const moved = view.secretsInFile.filter((k) => k !== 'private-key' && k !== 'pkcs12-passphrase');
   const carriesCertificate = view.secretsInFile.includes('private-key');
+  // The certificate the file carries cannot be kept without its passphrase (the file had none
+  // that opens it), so there is no importing without it.
+  const needsPassphrase = carriesCertificate && missing.includes('pkcs12-passphrase');
   const submit = async (e: Event) => {
     e.preventDefault();
     setBusy(true);
@@ -213,8 +216,8 @@ export function ImportDialog(props: { view: ImportView; onDone: (saved: ProfileD
           >
             Cancel
           </button>
-          <button type="submit" class="primary" disabled={busy} data-testid="import-confirm">
-            {missing.length > 0 ? 'Import without password' : 'Import'}
+          <button type="submit" class="primary" disabled={busy || needsPassphrase} data-testid="import-confirm">
+            {missing.length > 0 && !needsPassphrase ? 'Import without password' : 'Import'}
           </button>
         </div>
       </form>

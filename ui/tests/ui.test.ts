@@ -94,6 +94,9 @@ describe('import preview', () => {
         expect(await app.page.getByTestId('certificate-in-file').innerText()).toContain('keeps it encrypted');
         expect(await app.page.getByTestId('secrets-in-file').count()).toBe(0);
         expect(await dialog.innerText()).not.toContain('leave empty');
+        // The file's certificate cannot be kept without its passphrase: no "Import without password".
+        expect(await app.page.getByTestId('import-confirm').isDisabled()).toBe(true);
+        expect(await app.page.getByTestId('import-confirm').innerText()).toBe('Import');
         await app.page.getByTestId('secret-pkcs12-passphrase').fill('wrong');
         await app.page.getByTestId('import-confirm').click();
         await waitForCall(app, 'confirm_import');
@@ -104,6 +107,49 @@ describe('import preview', () => {
         const call = await waitForCall(app, 'confirm_import', 2);
         expect(call.args).toEqual({ token: 'import-1', name: 'Office', secrets: { 'pkcs12-passphrase': 'tern-test' } });
         await dialog.waitFor({ state: 'detached' });
+      },
+    );
+  });
+
+  test('a preview taller than the window keeps its buttons in reach, the content scrolling under them', async () => {
+    const tall = {
+      ...IMPORT_VIEW,
+      profile: { ...OFFICE, auth: { method: 'certificate', label: 'Client certificate', username: null } },
+      secretsInFile: ['private-key' as const],
+      missingSecrets: ['pkcs12-passphrase' as const],
+    };
+    await withApp(
+      {
+        snapshot: { value: snapshot({ pendingImports: [tall] }) },
+        confirm_import: { error: { kind: 'missing_secret', code: 'wrong_passphrase', detail: 'does not open', secrets: ['pkcs12-passphrase'] } },
+      },
+      async (app) => {
+        const dialog = app.page.getByTestId('import-dialog');
+        await dialog.waitFor();
+        // Without scrolling (the real window's WebDriver does not scroll inside the dialog, and a
+        // user should not have to look for the button).
+        const boxes = await app.page.evaluate(() => {
+          const box = (css: string) => document.querySelector(css)!.getBoundingClientRect();
+          const d = document.querySelector('[data-testid="import-dialog"]')!;
+          return { dialog: box('[data-testid="import-dialog"]'), button: box('[data-testid="import-confirm"]'), scrolls: d.scrollHeight > d.clientHeight };
+        });
+        expect(boxes.scrolls, 'the preview is taller than the window here').toBe(true);
+        expect(boxes.button.top).toBeGreaterThanOrEqual(boxes.dialog.top);
+        expect(boxes.button.bottom).toBeLessThanOrEqual(boxes.dialog.bottom);
+        expect(boxes.button.bottom).toBeLessThanOrEqual(700);
+        // A problem shown after Import is scrolled into view above the buttons, not under them.
+        await app.page.getByTestId('secret-pkcs12-passphrase').fill('wrong');
+        await app.page.getByTestId('import-confirm').click();
+        await app.page.getByTestId('import-error').waitFor();
+        await expect
+          .poll(() =>
+            app.page.evaluate(() => {
+              const problem = document.querySelector('[data-testid="import-error"]')!.getBoundingClientRect();
+              const buttons = document.querySelector('[data-testid="import-dialog"] .buttons')!.getBoundingClientRect();
+              return problem.bottom <= buttons.top;
+            }),
+          )
+          .toBe(true);
       },
     );
   });
