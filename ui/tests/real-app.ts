@@ -390,6 +390,8 @@ async function certificateProfile(bus: string) {
     'the preview asks for the certificate passphrase (and nothing else)',
   );
   await shot('import-certificate');
+  const importDisabled = await wd('POST', s('/execute/sync'), { script: 'return document.querySelector(arguments[0]).disabled;', args: ['[data-testid="import-confirm"]'] });
+  check(importDisabled === true, 'Import waits for the passphrase (the certificate cannot be kept without it)');
 
   const wrong = 'not the passphrase';
   await type(field, wrong);
