@@ -120,12 +120,23 @@ fn format_name(format: ImportFormat) -> &'static str {
 fn import_view(token: &str, pending: &PendingImport) -> ImportView {
     let preview = &pending.preview;
     let in_file = preview.secrets.kinds();
-    let missing_secrets = preview
-        .profile
-        .required_secrets()
-        .into_iter()
-        .filter(|kind| !in_file.contains(kind))
-        .collect();
+    // The certificate's passphrase is asked for only when the bundle does not open without it.
+    let mut missing_secrets = match (
+        preview.profile.auth.uses_client_certificate(),
+        preview.secrets.pkcs12.is_some(),
+    ) {
+        (false, _) => Vec::new(),
+        (true, false) => vec![SecretKind::PrivateKey, SecretKind::Pkcs12Passphrase],
+        (true, true) if pending.bundle_opens => Vec::new(),
+        (true, true) => vec![SecretKind::Pkcs12Passphrase],
+    };
+    missing_secrets.extend(
+        preview
+            .profile
+            .required_secrets()
+            .into_iter()
+            .filter(|kind| *kind != SecretKind::Pkcs12Passphrase && !in_file.contains(kind)),
+    );
     let replaces = store()
         .ok()
         .and_then(|s| s.get(preview.profile.id).ok())
@@ -165,6 +176,7 @@ pub fn begin_import(app: &AppHandle, source: ImportSource) -> Result<ImportView,
     inner.next_token += 1;
     let token = format!("import-{}", inner.next_token);
     let pending = PendingImport {
+        bundle_opens: secrets::bundle_opens(&preview.secrets),
         preview,
         format,
         source: name,
@@ -256,8 +268,9 @@ pub fn on_tray_menu(app: &AppHandle, id: &str) {
 }
 
 async fn connect_profile(id: &str) -> Result<(), UiError> {
-    let profile = store()?.get(parse_id(id)?)?;
-    let secrets = secrets::for_connect(&profile)?;
+    let store = store()?;
+    let profile = store.get(parse_id(id)?)?;
+    let secrets = secrets::for_connect(&profile, &store)?;
     helper::connect(ipc::ConnectRequest { profile, secrets }).await
 }
 
@@ -334,14 +347,13 @@ fn save_import(
     name: Option<String>,
     entered: &EnteredSecrets,
 ) -> Result<ProfileDetails, UiError> {
-    let id = preview.profile.id;
-    secrets::store_imported(id, &preview.secrets)?;
-    entered.store(id)?;
+    let store = store()?;
     let mut profile = preview.profile.clone();
     if let Some(name) = name.filter(|n| !n.trim().is_empty()) {
         profile.name = name.trim().to_owned();
     }
-    store()?.save(&profile)?;
+    secrets::store_imported(&profile, &preview.secrets, entered, &store)?;
+    store.save(&profile)?;
     Ok(ProfileDetails::of(&profile))
 }
 
@@ -366,14 +378,17 @@ pub async fn disconnect() -> Result<(), UiError> {
 /// Stores secrets the user entered for a profile.
 #[tauri::command]
 pub fn save_secrets(id: String, secrets: EnteredSecrets) -> Result<(), UiError> {
-    secrets.store(parse_id(&id)?)
+    let store = store()?;
+    let profile = store.get(parse_id(&id)?)?;
+    secrets.store(&profile, &store)
 }
 
 /// Which secrets of a profile the keyring lacks.
 #[tauri::command]
 pub fn missing_secrets(id: String) -> Result<Vec<SecretKind>, UiError> {
-    let profile = store()?.get(parse_id(&id)?)?;
-    secrets::missing(&profile)
+    let store = store()?;
+    let profile = store.get(parse_id(&id)?)?;
+    secrets::missing(&profile, &store)
 }
 
 /// Removes a profile's secrets from the keyring.
@@ -452,7 +467,9 @@ pub fn duplicate_profile(app: AppHandle, id: String) -> Result<ProfileDetails, U
     profile.id = ProfileId::new_random();
     profile.name = copy_name(&profile.name);
     store.save(&profile)?;
-    if let Err(e) = secrets::copy_all(from, profile.id) {
+    if let Err(e) = secrets::copy_all(from, profile.id)
+        .and_then(|()| secrets::copy_client_key(from, profile.id, &store))
+    {
         tracing::warn!(error = %e, "secrets not copied to the duplicate");
     }
     profiles_changed(&app);

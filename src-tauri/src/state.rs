@@ -31,6 +31,9 @@ pub struct PendingImport {
     pub format: ImportFormat,
     /// The file's name (or the link's), for the preview's title.
     pub source: String,
+    /// Whether the client certificate the file carries opens without the user's passphrase
+    /// (worked out once: opening a bundle costs a key derivation).
+    pub bundle_opens: bool,
 }
 
 /// Mutable state behind one lock; held only briefly, never across an await.

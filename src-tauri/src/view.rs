@@ -140,7 +140,7 @@ impl ProfileDetails {
                     .collect(),
                 search_domains: profile.dns.search_domains.clone(),
             },
-            required_secrets: profile.required_secrets(),
+            required_secrets: crate::secrets::to_enter(profile),
         }
     }
 }

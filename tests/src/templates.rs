@@ -25,6 +25,8 @@
 
 use std::net::IpAddr;
 
+use zeroize::Zeroizing;
+
 use crate::addr;
 use crate::charon::CharonConfig;
 use crate::pki::{Ca, IssuedCert};
@@ -137,6 +139,84 @@ pub fn gateway_eap_mschapv2(ca: &Ca, cert: &IssuedCert, users: &[(&str, &str)]) 
         swanctl_conf,
         files,
         ..CharonConfig::default()
+    }
+}
+
+/// The connection of [`gateway_eap_mschapv2_or_pubkey`] for clients with a certificate.
+pub const CERT_CONNECTION: &str = "rw-cert";
+
+/// A gateway that takes both kinds of client [`gateway_eap_mschapv2`] and [`gateway_pubkey`]
+/// take: EAP-MSCHAPv2 against `users` on [`CONNECTION`], and a certificate chaining to `ca` for
+/// the IKE identity `client_id` on [`CERT_CONNECTION`]. strongSwan picks the connection at
+/// IKE_AUTH: the exact identity match wins for the certificate client, every other identity
+/// falls to the EAP one.
+#[must_use]
+pub fn gateway_eap_mschapv2_or_pubkey(
+    ca: &Ca,
+    cert: &IssuedCert,
+    users: &[(&str, &str)],
+    client_id: &str,
+) -> CharonConfig {
+    let mut config = gateway_eap_mschapv2(ca, cert, users);
+    let pubkey = gateway_certificate_auth(
+        ca,
+        cert,
+        &format!("      auth = pubkey\n      id = {client_id}\n      cacerts = ca.pem\n"),
+    );
+    // The pubkey gateway's only connection (indented, so the first unindented `}` closes the
+    // `connections` section), renamed and placed next to the EAP one.
+    let connection = pubkey
+        .swanctl_conf
+        .strip_prefix("connections {\n")
+        .and_then(|rest| rest.split_once("\n}\n"))
+        .map(|(block, _)| {
+            block.replacen(
+                &format!("  {CONNECTION} {{"),
+                &format!("  {CERT_CONNECTION} {{"),
+                1,
+            )
+        })
+        .unwrap_or_default();
+    config.swanctl_conf = config.swanctl_conf.replacen(
+        "connections {\n",
+        &format!("connections {{\n{connection}\n"),
+        1,
+    );
+    config
+}
+
+/// A PKCS#12 bundle of `cert`, its key and `ca`'s certificate under `passphrase`, as a provider
+/// hands out a client certificate (`openssl pkcs12 -export` with OpenSSL's default encryption).
+///
+/// # Errors
+/// When `openssl` is missing or fails.
+pub fn client_pkcs12(cert: &IssuedCert, ca: &Ca, passphrase: &str) -> crate::Result<Vec<u8>> {
+    // Key and certificates on standard input: the first certificate matching the key is the
+    // client's, the others its chain.
+    let input = Zeroizing::new(format!("{}{}{}", *cert.key_pem, cert.cert_pem, ca.cert_pem));
+    let mut command = crate::cmd::command(
+        "openssl",
+        &[
+            "pkcs12",
+            "-export",
+            "-passout",
+            &format!("pass:{passphrase}"),
+        ],
+    );
+    let out = crate::cmd::output_with_input(
+        &mut command,
+        Some(input.as_bytes()),
+        crate::cmd::COMMAND_TIMEOUT,
+    )?;
+    if out.status.success() && !out.stdout.is_empty() {
+        Ok(out.stdout)
+    } else {
+        Err(crate::LabError::CommandFailed {
+            command: crate::cmd::describe(&command),
+            status: out.status.to_string(),
+            stdout: String::new(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
     }
 }
 
@@ -511,6 +591,26 @@ mod tests {
             eap.swanctl_conf
                 .contains("    proposals = aes256-sha384-ecp384\n")
         );
+    }
+
+    #[test]
+    fn the_combined_gateway_has_an_eap_and_a_certificate_connection() {
+        let ca = Ca::new("t", crate::pki::KeyKind::EcdsaP256).unwrap();
+        let cert = ca
+            .issue(GATEWAY_ID, &[GATEWAY_ID], crate::pki::KeyKind::EcdsaP256)
+            .unwrap();
+        let both = gateway_eap_mschapv2_or_pubkey(&ca, &cert, &[("u", "p")], "client.tern.test");
+        let conf = &both.swanctl_conf;
+        let cert_at = conf.find(&format!("  {CERT_CONNECTION} {{")).unwrap();
+        let eap_at = conf.find(&format!("  {CONNECTION} {{")).unwrap();
+        assert!(cert_at < eap_at, "{conf}");
+        assert!(conf[cert_at..eap_at].contains("auth = pubkey\n      id = client.tern.test\n"));
+        assert!(conf[eap_at..].contains("auth = eap-mschapv2"));
+        assert_eq!(conf.matches("pools {").count(), 1, "{conf}");
+        assert_eq!(conf.matches("secrets {").count(), 1, "{conf}");
+        // The pushed DNS still lands in the one pool.
+        let dns = with_pushed_dns(both, "10.99.0.53".parse().unwrap());
+        assert!(dns.swanctl_conf.contains("dns = 10.99.0.53"));
     }
 
     #[test]

@@ -7,12 +7,16 @@
 //! `WebKitWebDriver`, opens the provider's `.sswan` the way a double-click does (`gio open`
 //! through the installed `.desktop` file and MIME type, which hands the file to the running
 //! instance), checks the preview, types the password, connects, sees "Connected" with the
-//! virtual IP, disconnects, then connects and disconnects from the tray menu, and last opens a
-//! `tern://import` link the same way.
+//! virtual IP, disconnects, then connects and disconnects from the tray menu, and opens a
+//! `tern://import` link the same way. Last, a second provider's `.sswan` carries a client
+//! certificate (a PKCS#12 bundle whose passphrase the file does not carry): the preview asks for
+//! the passphrase, a wrong one is refused with the import still open, the right one imports it,
+//! and the app connects with the certificate (the gateway takes both: EAP-MSCHAPv2 and
+//! certificates, one connection each) and disconnects.
 //!
 //! The script asks this test for what only the lab can do by printing `LAB <request>` lines
 //! (hold back or let through the gateway's IKE traffic, ping through the tunnel, check the
-//! gateway's SAs); the answer goes to its standard input.
+//! gateway's SAs and how the client authenticated); the answer goes to its standard input.
 //!
 //! Everything on the window side runs in its own PID, network and mount namespace
 //! (`unshare --pid --fork --kill-child --net --mount`): Xvfb, the tray host, D-Bus, the keyring,
@@ -38,6 +42,12 @@ const USER: &str = "alice";
 const PASSWORD: &str = "correct horse battery";
 const PROFILE_NAME: &str = "Example Office";
 const PROFILE_UUID: &str = "2f0d8f3c-5b1e-4c36-9d0a-7c1e2b9f4a61";
+/// The second profile: a client certificate for this identity (a DNS SAN of the certificate).
+const CERT_PROFILE_NAME: &str = "Example Office (certificate)";
+const CERT_PROFILE_UUID: &str = "7a4e1c2b-93d8-4f05-8b6e-2d1f0c9a8e37";
+const CLIENT_ID: &str = "client.tern.test";
+/// The bundle's passphrase, given to the user apart from the file.
+const CERT_PASSPHRASE: &str = "bundle passphrase 7";
 const PUSHED_DNS: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 99, 0, 53);
 /// The whole window run, generously: a WebKit start under Xvfb takes a few seconds.
 const DRIVER_TIMEOUT: Duration = Duration::from_secs(240);
@@ -140,10 +150,13 @@ fn a_sswan_opened_from_the_desktop_connects_through_ternd_in_a_real_window() {
             KeyKind::EcdsaP256,
         )
         .unwrap();
+    let client_cert = ca
+        .issue(CLIENT_ID, &[CLIENT_ID], KeyKind::EcdsaP256)
+        .unwrap();
     let gateway = Gateway::start(
         &lab,
         templates::with_pushed_dns(
-            templates::gateway_eap_mschapv2(&ca, &cert, &[(USER, PASSWORD)]),
+            templates::gateway_eap_mschapv2_or_pubkey(&ca, &cert, &[(USER, PASSWORD)], CLIENT_ID),
             PUSHED_DNS.into(),
         ),
     )
@@ -156,9 +169,24 @@ fn a_sswan_opened_from_the_desktop_connects_through_ternd_in_a_real_window() {
         templates::eap_sswan(PROFILE_NAME, PROFILE_UUID, &ca, USER),
     )
     .unwrap();
+    // The certificate's passphrase stays out of the file, as providers hand it out separately.
+    let cert_sswan = gui_dir.join("example-office-cert.sswan");
+    let bundle = templates::client_pkcs12(&client_cert, &ca, CERT_PASSPHRASE).unwrap();
+    std::fs::write(
+        &cert_sswan,
+        templates::cert_sswan(
+            CERT_PROFILE_NAME,
+            CERT_PROFILE_UUID,
+            "ikev2-cert",
+            &ca,
+            &bundle,
+            Some(CLIENT_ID),
+        ),
+    )
+    .unwrap();
     std::fs::create_dir_all(&paths.artifacts).unwrap();
 
-    let mut driver = Driver::start(&paths, ternd.socket(), &sswan, &lab).unwrap();
+    let mut driver = Driver::start(&paths, ternd.socket(), [&sswan, &cert_sswan], &lab).unwrap();
     let outcome = driver.serve(&lab, &gateway);
     // What the helper itself says, to tell a helper problem from a window problem.
     let helper_status = tern_e2e::tern(
@@ -204,7 +232,12 @@ struct Driver {
 }
 
 impl Driver {
-    fn start(paths: &Paths, socket: &Path, sswan: &Path, lab: &Lab) -> std::io::Result<Self> {
+    fn start(
+        paths: &Paths,
+        socket: &Path,
+        [sswan, cert_sswan]: [&Path; 2],
+        lab: &Lab,
+    ) -> std::io::Result<Self> {
         // Inside: loopback up, a private X socket directory (the display number cannot meet
         // another run's), then the script.
         let inner = "set -e; ip link set lo up; mkdir -p /tmp/.X11-unix; \
@@ -223,6 +256,10 @@ impl Driver {
             .env("TERN_GUI_SSWAN", sswan)
             .env("TERN_GUI_PROFILE", PROFILE_NAME)
             .env("TERN_GUI_PASSWORD", PASSWORD)
+            .env("TERN_GUI_CERT_SSWAN", cert_sswan)
+            .env("TERN_GUI_CERT_PROFILE", CERT_PROFILE_NAME)
+            .env("TERN_GUI_CERT_PASSPHRASE", CERT_PASSPHRASE)
+            .env("TERN_GUI_CERT_ID", CLIENT_ID)
             .env("TERN_GUI_VIP_POOL", addr::VIRTUAL_IP_POOL_V4)
             .env("TERN_GUI_DNS", PUSHED_DNS.to_string())
             .env("TERN_GUI_GATEWAY", addr::GATEWAY_V4.to_string())
@@ -355,6 +392,36 @@ fn answer(lab: &Lab, gateway: &Gateway<'_>, request: &str) -> Result<String, Str
                 sa.state,
                 sa.remote_vips.join(","),
                 sa.remote_eap_id.unwrap_or_default()
+            ))
+        }
+        // The certificate client's SA: on the certificate connection, under the certificate's
+        // identity, with no EAP identity, and the gateway's log names the signature it checked.
+        "cert-sa" => {
+            let sa = gateway
+                .wait_for_child_sa(Duration::from_secs(10))
+                .map_err(err)?;
+            if sa.ike_name != templates::CERT_CONNECTION
+                || sa.remote_id != CLIENT_ID
+                || sa.remote_eap_id.is_some()
+            {
+                return Err(format!("not a certificate SA: {sa:?}"));
+            }
+            let log = gateway.log();
+            let verified = log
+                .lines()
+                .rev()
+                .find(|l| {
+                    l.contains(&format!("authentication of '{CLIENT_ID}' with"))
+                        && l.contains("successful")
+                })
+                .ok_or_else(|| format!("the gateway did not verify {CLIENT_ID}'s signature"))?;
+            Ok(format!(
+                "{} for {} on {} as {}: {}",
+                sa.state,
+                sa.remote_vips.join(","),
+                sa.ike_name,
+                sa.remote_id,
+                verified.trim()
             ))
         }
         "no-sa" => {

@@ -17,6 +17,7 @@ import {
   type UiError,
 } from './api';
 import { ConfirmDelete, ImportDialog, ProfileEditor, ProfileFacts, SecretsDialog } from './dialogs';
+import { WRONG_PASSPHRASE } from './errors';
 import { isActive, isProtected, noticeFor, type Notice } from './format';
 import { LogView, SettingsView, StatusView, type Sample } from './views';
 import { ErrorNotice } from './widgets';
@@ -55,7 +56,7 @@ export function App() {
   const [logs, setLogs] = useState<LogLine[]>([]);
   const [logError, setLogError] = useState<UiError | null>(null);
   const [error, setError] = useState<UiError | null>(null);
-  const [secretsPrompt, setSecretsPrompt] = useState<{ profileId: string; kinds: SecretKind[] } | null>(null);
+  const [secretsPrompt, setSecretsPrompt] = useState<{ profileId: string; kinds: SecretKind[]; reason?: string | null } | null>(null);
   const [editor, setEditor] = useState<{ profile: ProfileDetails | null } | null>(null);
   const [deleting, setDeleting] = useState<ProfileDetails | null>(null);
   const [tab, setTab] = useState<Tab>('status');
@@ -93,7 +94,7 @@ export function App() {
     } catch (e) {
       const err = asUiError(e);
       if (err.kind === 'missing_secret') {
-        setSecretsPrompt({ profileId: id, kinds: err.secrets ?? [] });
+        setSecretsPrompt({ profileId: id, kinds: err.secrets ?? [], reason: err.code === 'wrong_passphrase' ? WRONG_PASSPHRASE : null });
       } else {
         setError(err);
       }
@@ -425,6 +426,7 @@ export function App() {
         <SecretsDialog
           profile={promptProfile}
           kinds={secretsPrompt.kinds}
+          reason={secretsPrompt.reason}
           onDone={(saved) => {
             const id = secretsPrompt.profileId;
             setSecretsPrompt(null);

@@ -11,6 +11,14 @@ const FORMAT_NAMES: Record<ImportView['format'], string> = {
   tern: 'Tern profile',
 };
 
+/**
+ * Whether a secret may be left empty: the passphrase that goes with a newly chosen certificate file
+ * (many bundles have none; Tern tries without one).
+ */
+export function optionalSecret(kind: SecretKind, kinds: SecretKind[]): boolean {
+  return kind === 'pkcs12-passphrase' && kinds.includes('private-key');
+}
+
 /** Inputs for the secrets a profile needs; the values are kept only until submitted. */
 function SecretFields(props: { kinds: SecretKind[]; values: EnteredSecrets; onChange: (v: EnteredSecrets) => void }) {
   const set = (kind: SecretKind, value: string) => props.onChange({ ...props.values, [kind]: value });
@@ -35,7 +43,10 @@ function SecretFields(props: { kinds: SecretKind[]; values: EnteredSecrets; onCh
           </div>
         ) : (
           <label class="field" key={kind}>
-            <span class="label">{capitalize(SECRET_LABELS[kind])}</span>
+            <span class="label">
+              {capitalize(SECRET_LABELS[kind])}
+              {optionalSecret(kind, props.kinds) && <span class="muted"> (leave empty if it has none)</span>}
+            </span>
             <input
               type="password"
               autocomplete="off"
@@ -128,7 +139,12 @@ export function ImportDialog(props: { view: ImportView; onDone: (saved: ProfileD
   const [secrets, setSecrets] = useState<EnteredSecrets>({});
   const [error, setError] = useState<UiError | null>(null);
   const [busy, setBusy] = useState(false);
-  const missing = view.missingSecrets.filter((k) => !secrets[k]);
+  const missing = view.missingSecrets.filter((k) => !secrets[k] && !optionalSecret(k, view.missingSecrets));
+  const moved = view.secretsInFile.filter((k) => k !== 'private-key' && k !== 'pkcs12-passphrase');
+  const carriesCertificate = view.secretsInFile.includes('private-key');
+  // The certificate the file carries cannot be kept without its passphrase (the file had none
+  // that opens it), so there is no importing without it.
+  const needsPassphrase = carriesCertificate && missing.includes('pkcs12-passphrase');
   const submit = async (e: Event) => {
     e.preventDefault();
     setBusy(true);
@@ -172,9 +188,15 @@ export function ImportDialog(props: { view: ImportView; onDone: (saved: ProfileD
             </ul>
           </section>
         )}
-        {view.secretsInFile.length > 0 && (
+        {moved.length > 0 && (
           <p class="muted" data-testid="secrets-in-file">
-            The file contains your {view.secretsInFile.map((k) => SECRET_LABELS[k]).join(' and ')}; Tern moves it to the system keyring.
+            The file contains your {moved.map((k) => SECRET_LABELS[k]).join(' and ')}; Tern moves it to the system keyring.
+          </p>
+        )}
+        {carriesCertificate && (
+          <p class="muted" data-testid="certificate-in-file">
+            The file contains your client certificate. Tern keeps it encrypted with your profiles, under a key held in the system
+            keyring.
           </p>
         )}
         {view.missingSecrets.length > 0 && (
@@ -194,8 +216,8 @@ export function ImportDialog(props: { view: ImportView; onDone: (saved: ProfileD
           >
             Cancel
           </button>
-          <button type="submit" class="primary" disabled={busy} data-testid="import-confirm">
-            {missing.length > 0 ? 'Import without password' : 'Import'}
+          <button type="submit" class="primary" disabled={busy || needsPassphrase} data-testid="import-confirm">
+            {missing.length > 0 && !needsPassphrase ? 'Import without password' : 'Import'}
           </button>
         </div>
       </form>
@@ -204,7 +226,7 @@ export function ImportDialog(props: { view: ImportView; onDone: (saved: ProfileD
 }
 
 /** Asks for the secrets a profile lacks, stores them, then (optionally) connects. */
-export function SecretsDialog(props: { profile: ProfileDetails; kinds: SecretKind[]; onDone: (saved: boolean) => void }) {
+export function SecretsDialog(props: { profile: ProfileDetails; kinds: SecretKind[]; reason?: string | null; onDone: (saved: boolean) => void }) {
   const [secrets, setSecrets] = useState<EnteredSecrets>({});
   const [error, setError] = useState<UiError | null>(null);
   const submit = async (e: Event) => {
@@ -220,6 +242,11 @@ export function SecretsDialog(props: { profile: ProfileDetails; kinds: SecretKin
   return (
     <Modal title={`Sign in to ${props.profile.name}`} onClose={() => props.onDone(false)} testId="secrets-dialog">
       <form onSubmit={submit}>
+        {props.reason && (
+          <p class="warnings" role="alert" data-testid="secrets-reason">
+            {props.reason}
+          </p>
+        )}
         <p class="muted">Enter it once; Tern keeps it in the system keyring.</p>
         <SecretFields kinds={props.kinds} values={secrets} onChange={setSecrets} />
         {error && <ErrorNotice error={error} />}
@@ -227,7 +254,7 @@ export function SecretsDialog(props: { profile: ProfileDetails; kinds: SecretKin
           <button type="button" onClick={() => props.onDone(false)}>
             Cancel
           </button>
-          <button type="submit" class="primary" data-testid="secrets-save" disabled={props.kinds.some((k) => !secrets[k])}>
+          <button type="submit" class="primary" data-testid="secrets-save" disabled={props.kinds.some((k) => !secrets[k] && !optionalSecret(k, props.kinds))}>
             Save and connect
           </button>
         </div>

@@ -59,7 +59,15 @@ const IMPORTS: Record<string, [string, string]> = {
   unsupported_version: ['This profile was made by a newer version of Tern.', 'Update Tern, then open the file again.'],
 };
 
+/** The stored or typed passphrase does not open the client certificate. */
+export const WRONG_PASSPHRASE = 'That passphrase does not open your client certificate.';
+
 const STORES: Record<string, [string, string]> = {
+  wrong_passphrase: [WRONG_PASSPHRASE, 'Type the passphrase you were given with the certificate.'],
+  client_certificate: [
+    'That file does not hold a client certificate Tern can use.',
+    'Pick the .p12 or .pfx file your administrator gave you; the details say what is wrong with this one.',
+  ],
   not_found: ['This profile no longer exists.', 'It may have been deleted elsewhere; the list has been refreshed.'],
   invalid: ['The profile was not saved because one of its fields is not valid.', 'Correct the field named in the details and save again.'],
   corrupt: ['One of your saved profiles is damaged.', 'Delete it and import it again.'],
@@ -71,6 +79,7 @@ const INVALIDS: Record<string, [string, string]> = {
   bad_link: ['This link does not carry a Tern profile.', 'Ask for the profile file instead, and open it with Tern.'],
   bad_id: ['That profile could not be found.', 'Reload the profile list and try again.'],
   bad_auth: ['That sign-in method can only come from an imported file.', 'Import the profile file your administrator gave you.'],
+  no_client_certificate: ['This profile does not sign in with a certificate.', 'Enter its password instead.'],
   too_large: ['That file is too large to be a key bundle.', 'Pick the .p12 or .pfx file your administrator gave you.'],
 };
 
@@ -112,6 +121,9 @@ export function explainError(error: UiError): Explained {
         'Make sure a keyring (GNOME Keyring, KWallet or KeePassXC) is running and unlocked, then try again.',
       ]);
     case 'missing_secret':
+      if (error.code === 'wrong_passphrase') {
+        return out([WRONG_PASSPHRASE, 'Type the passphrase you were given with the certificate, or choose the certificate file again.']);
+      }
       return out([
         `Tern needs your ${secretList(error.secrets ?? [])} to connect.`,
         'Enter it once; Tern keeps it in the system keyring.',

@@ -8,8 +8,12 @@
 // hands it to the running instance); the test checks the preview, types a wrong password, sees
 // the failure in words, fixes the password, connects (the gateway held back for a moment so
 // "connecting" is seen), sees "Connected" with the virtual IP and DNS, pings through the tunnel,
-// reads the log, disconnects; then connects and disconnects from the tray menu; last, a
-// tern://import link opened from the desktop shows its preview in the running app.
+// reads the log, disconnects; then connects and disconnects from the tray menu; a tern://import
+// link opened from the desktop shows its preview in the running app. Last, a second provider's
+// .sswan carries a client certificate whose passphrase is not in the file: the preview says so
+// and asks for the passphrase, a wrong one is refused in words with the import still open, the
+// right one imports it, and the profile connects with the certificate (the gateway confirms it
+// verified the certificate's signature) and disconnects.
 //
 // Lab actions (hold the gateway, ping, check the gateway's SAs) are asked of the Rust test:
 // `LAB <request>` on stdout, the answer (`ok …` / `err …`) on stdin.
@@ -33,6 +37,10 @@ const PASSWORD = need('TERN_GUI_PASSWORD');
 const VIP_POOL = need('TERN_GUI_VIP_POOL');
 const DNS = need('TERN_GUI_DNS');
 const GATEWAY = need('TERN_GUI_GATEWAY');
+const CERT_SSWAN = need('TERN_GUI_CERT_SSWAN');
+const CERT_PROFILE = need('TERN_GUI_CERT_PROFILE');
+const CERT_PASSPHRASE = need('TERN_GUI_CERT_PASSPHRASE');
+const CERT_ID = need('TERN_GUI_CERT_ID');
 const SHOTS = process.env.TERN_SCREENSHOTS ?? '';
 const DRIVER = process.env.TAURI_DRIVER ?? join(process.env.HOME ?? '/root', '.cargo/bin/tauri-driver');
 const PORT = 4444;
@@ -130,6 +138,8 @@ const type = (css: string, text: string) =>
     await wd('POST', s(`/element/${await find(css)}/value`), { text });
     return true;
   }, 5_000);
+// Deletes what was typed with the keyboard (the caret is at the end after typing).
+const erase = async (css: string, length: number) => wd('POST', s(`/element/${await find(css)}/value`), { text: '\uE003'.repeat(length) });
 // Text as the DOM has it (WebKitWebDriver's element text leaves out some grid cells).
 const textOf = async (css: string) =>
   (await wd('POST', s('/execute/sync'), { script: 'const e = document.querySelector(arguments[0]); return e ? e.textContent : null;', args: [css] })) as string | null;
@@ -359,6 +369,59 @@ async function main() {
     args: [],
   });
   await until('the link preview to close', async () => (await textOf('[data-testid="import-dialog"]')) === null);
+
+  await certificateProfile(bus);
+}
+
+/** A .sswan with a client certificate whose passphrase the provider gave apart from the file:
+ * opened from the desktop like the first, imported with the passphrase, connected with the
+ * certificate. */
+async function certificateProfile(bus: string) {
+  run('gio', ['open', CERT_SSWAN], { DBUS_SESSION_BUS_ADDRESS: bus });
+  const preview = await until('the certificate import preview', async () => {
+    const t = await textOf('[data-testid="import-dialog"]');
+    return t?.includes(`Import ${basename(CERT_SSWAN)}`) ? t : null;
+  });
+  check(preview.includes(CERT_ID) && /certificate/i.test((await textOf('[data-testid="fact-auth"]')) ?? ''), `the preview shows sign-in with a certificate as ${CERT_ID}`);
+  check(((await textOf('[data-testid="certificate-in-file"]')) ?? '').includes('contains your client certificate'), 'the preview says the file contains a client certificate');
+  const field = '[data-testid="secret-pkcs12-passphrase"]';
+  check(
+    preview.includes('Certificate passphrase') && (await textOf(field)) !== null && (await textOf('[data-testid="secret-eap-password"]')) === null,
+    'the preview asks for the certificate passphrase (and nothing else)',
+  );
+  await shot('import-certificate');
+  const importDisabled = await wd('POST', s('/execute/sync'), { script: 'return document.querySelector(arguments[0]).disabled;', args: ['[data-testid="import-confirm"]'] });
+  check(importDisabled === true, 'Import waits for the passphrase (the certificate cannot be kept without it)');
+
+  const wrong = 'not the passphrase';
+  await type(field, wrong);
+  await click('[data-testid="import-confirm"]');
+  const refused = await until('the wrong passphrase refused', () => textOf('[data-testid="import-error"]'));
+  check(/does not open/.test(refused) && (await textOf('[data-testid="import-dialog"]')) !== null, `a wrong passphrase is refused and the import stays open: "${refused.slice(0, 100)}"`);
+  check(!((await textOf('[data-testid="profile-list"]')) ?? '').includes(CERT_PROFILE), 'nothing is saved on a wrong passphrase');
+  await shot('import-certificate-wrong');
+
+  await erase(field, wrong.length);
+  await type(field, CERT_PASSPHRASE);
+  await click('[data-testid="import-confirm"]');
+  await until('the certificate import to close', async () => (await textOf('[data-testid="import-dialog"]')) === null);
+  await until('the certificate profile selected', async () => (await textOf('.profile.selected .profile-name')) === CERT_PROFILE);
+  check(true, 'the right passphrase imports the profile, which is selected');
+
+  await click('[data-testid="connect-switch"]');
+  await waitHeadline('Connected (certificate)', (h) => h.startsWith('Connected'), 40_000);
+  const sa = await lab('cert-sa');
+  const vip = (await textOf('[data-testid="status-vip"]')) ?? '';
+  check(vip.length > 0 && sa.includes(vip), `"Connected" with the virtual IP ${vip}; the gateway authenticated the certificate: ${sa}`);
+  check(((await textOf('[data-testid="status-profile"]')) ?? '').includes(CERT_PROFILE), 'the status names the certificate profile');
+  const ping = await lab('ping');
+  check(ping.includes(' 0% packet loss'), `a ping through the tunnel: ${ping}`);
+  await shot('connected-certificate');
+
+  await click('[data-testid="connect-switch"]');
+  await waitHeadline('Not connected (certificate)', (h) => h === 'Not connected');
+  await lab('no-sa');
+  check(true, 'the certificate profile disconnects; the gateway has no SA left');
 }
 
 let failed = false;

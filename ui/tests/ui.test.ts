@@ -74,6 +74,86 @@ describe('import preview', () => {
     );
   });
 
+  test('a file with a client certificate asks only for its passphrase and says where the certificate goes', async () => {
+    const certView = {
+      ...IMPORT_VIEW,
+      source: 'corp.sswan',
+      profile: { ...OFFICE, auth: { method: 'certificate', label: 'Certificate', username: null } },
+      secretsInFile: ['private-key' as const],
+      missingSecrets: ['pkcs12-passphrase' as const],
+    };
+    await withApp(
+      {
+        snapshot: { value: snapshot({ pendingImports: [certView] }) },
+        confirm_import: { error: { kind: 'missing_secret', code: 'wrong_passphrase', detail: 'does not open', secrets: ['pkcs12-passphrase'] } },
+        list_profiles: { value: [OFFICE] },
+      },
+      async (app) => {
+        const dialog = app.page.getByTestId('import-dialog');
+        await dialog.waitFor();
+        expect(await app.page.getByTestId('certificate-in-file').innerText()).toContain('keeps it encrypted');
+        expect(await app.page.getByTestId('secrets-in-file').count()).toBe(0);
+        expect(await dialog.innerText()).not.toContain('leave empty');
+        // The file's certificate cannot be kept without its passphrase: no "Import without password".
+        expect(await app.page.getByTestId('import-confirm').isDisabled()).toBe(true);
+        expect(await app.page.getByTestId('import-confirm').innerText()).toBe('Import');
+        await app.page.getByTestId('secret-pkcs12-passphrase').fill('wrong');
+        await app.page.getByTestId('import-confirm').click();
+        await waitForCall(app, 'confirm_import');
+        expect(await app.page.getByTestId('import-error').innerText()).toContain('That passphrase does not open your client certificate');
+        await app.reply('confirm_import', { value: OFFICE });
+        await app.page.getByTestId('secret-pkcs12-passphrase').fill('tern-test');
+        await app.page.getByTestId('import-confirm').click();
+        const call = await waitForCall(app, 'confirm_import', 2);
+        expect(call.args).toEqual({ token: 'import-1', name: 'Office', secrets: { 'pkcs12-passphrase': 'tern-test' } });
+        await dialog.waitFor({ state: 'detached' });
+      },
+    );
+  });
+
+  test('a preview taller than the window keeps its buttons in reach, the content scrolling under them', async () => {
+    const tall = {
+      ...IMPORT_VIEW,
+      profile: { ...OFFICE, auth: { method: 'certificate', label: 'Client certificate', username: null } },
+      secretsInFile: ['private-key' as const],
+      missingSecrets: ['pkcs12-passphrase' as const],
+    };
+    await withApp(
+      {
+        snapshot: { value: snapshot({ pendingImports: [tall] }) },
+        confirm_import: { error: { kind: 'missing_secret', code: 'wrong_passphrase', detail: 'does not open', secrets: ['pkcs12-passphrase'] } },
+      },
+      async (app) => {
+        const dialog = app.page.getByTestId('import-dialog');
+        await dialog.waitFor();
+        // Without scrolling (the real window's WebDriver does not scroll inside the dialog, and a
+        // user should not have to look for the button).
+        const boxes = await app.page.evaluate(() => {
+          const box = (css: string) => document.querySelector(css)!.getBoundingClientRect();
+          const d = document.querySelector('[data-testid="import-dialog"]')!;
+          return { dialog: box('[data-testid="import-dialog"]'), button: box('[data-testid="import-confirm"]'), scrolls: d.scrollHeight > d.clientHeight };
+        });
+        expect(boxes.scrolls, 'the preview is taller than the window here').toBe(true);
+        expect(boxes.button.top).toBeGreaterThanOrEqual(boxes.dialog.top);
+        expect(boxes.button.bottom).toBeLessThanOrEqual(boxes.dialog.bottom);
+        expect(boxes.button.bottom).toBeLessThanOrEqual(700);
+        // A problem shown after Import is scrolled into view above the buttons, not under them.
+        await app.page.getByTestId('secret-pkcs12-passphrase').fill('wrong');
+        await app.page.getByTestId('import-confirm').click();
+        await app.page.getByTestId('import-error').waitFor();
+        await expect
+          .poll(() =>
+            app.page.evaluate(() => {
+              const problem = document.querySelector('[data-testid="import-error"]')!.getBoundingClientRect();
+              const buttons = document.querySelector('[data-testid="import-dialog"] .buttons')!.getBoundingClientRect();
+              return problem.bottom <= buttons.top;
+            }),
+          )
+          .toBe(true);
+      },
+    );
+  });
+
   test('a file opened while the app runs arrives as an event; cancel saves nothing', async () => {
     await withApp({ snapshot: { value: snapshot() } }, async (app) => {
       await app.emit('tern://import', { ...IMPORT_VIEW, token: 'import-7', secretsInFile: ['eap-password'], missingSecrets: [], warnings: [], replaces: 'Office' });
@@ -185,6 +265,37 @@ describe('connect flow', () => {
         await dialog.waitFor({ state: 'detached' });
       },
     );
+  });
+
+  test('a certificate passphrase that no longer fits is asked for again; a new certificate file may have none', async () => {
+    await withApp(
+      {
+        snapshot: { value: snapshot() },
+        connect: { error: { kind: 'missing_secret', code: 'wrong_passphrase', detail: 'does not open', secrets: ['pkcs12-passphrase'] } },
+      },
+      async (app) => {
+        await app.page.getByRole('switch', { name: 'Connect Office' }).click();
+        const dialog = app.page.getByTestId('secrets-dialog');
+        await dialog.waitFor();
+        expect(await app.page.getByTestId('secrets-reason').innerText()).toContain('does not open your client certificate');
+        expect(await app.page.getByTestId('secrets-save').isDisabled()).toBe(true);
+        await app.page.getByTestId('secret-pkcs12-passphrase').fill('tern-test');
+        await app.reply('connect', { value: null });
+        await app.page.getByTestId('secrets-save').click();
+        expect((await waitForCall(app, 'save_secrets')).args).toEqual({ id: OFFICE_ID, secrets: { 'pkcs12-passphrase': 'tern-test' } });
+        await waitForCall(app, 'connect', 2);
+        await dialog.waitFor({ state: 'detached' });
+      },
+    );
+    await withApp({ snapshot: { value: snapshot() } }, async (app) => {
+      await app.emit('tern://need-secrets', { profileId: OFFICE_ID, secrets: ['private-key', 'pkcs12-passphrase'] });
+      const dialog = app.page.getByTestId('secrets-dialog');
+      await dialog.waitFor();
+      expect(await dialog.innerText()).toContain('Certificate file (.p12)');
+      expect(await dialog.innerText()).toContain('leave empty if it has none');
+      // The file must be chosen; the passphrase may stay empty.
+      expect(await app.page.getByTestId('secrets-save').isDisabled()).toBe(true);
+    });
   });
 
   test('a tray action that needs a password opens the prompt', async () => {
