@@ -377,6 +377,14 @@ pub(crate) fn coalesce_tcp(batch: &mut TunSendBatch) {
     }
 }
 
+/// Plans the TUN writes of the queued packets ([`coalesce_tcp`], otherwise internal) and
+/// returns how many packets each write carries, in order; for the `tun_coalesce` fuzz target.
+#[doc(hidden)]
+pub fn coalesce_for_fuzzing(batch: &mut TunSendBatch) -> Vec<usize> {
+    coalesce_tcp(batch);
+    batch.writes.iter().map(|w| w.count).collect()
+}
+
 fn single(i: usize) -> CoalescedWrite {
     CoalescedWrite {
         first: i,
