@@ -49,8 +49,11 @@ mod bench {
     const LAB_CLIENT_INNER: &str = "10.201.0.1/24";
     const LAB_GATEWAY_INNER: &str = "10.201.0.2";
     const LAB_TUN: &str = "tlab0";
-    /// Seconds the idle figures of a daemon are sampled over.
-    const IDLE_SECONDS: u64 = 5;
+    /// Seconds the idle figures of a daemon are sampled over: long enough to take in its
+    /// periodic work (NAT keepalives every 20 s), which a few seconds would miss or overcount.
+    const IDLE_SECONDS: u64 = 20;
+    /// Seconds a daemon is left to settle (after connecting, after load) before it is measured.
+    const SETTLE_SECONDS: u64 = 2;
     const STREAMS: [u32; 2] = [1, 4];
 
     type Result<T> = std::result::Result<T, String>;
@@ -515,7 +518,7 @@ mod bench {
         }
         let client_pid = client.pid().ok_or("the client charon is not running")?;
         let gateway_pid = gateway.pid().ok_or("the gateway charon is not running")?;
-        std::thread::sleep(Duration::from_secs(1));
+        std::thread::sleep(Duration::from_secs(SETTLE_SECONDS));
         results
             .charon_idle_rss_kib
             .push(proc_status(client_pid, "VmRSS:").unwrap_or(0.0));
@@ -629,7 +632,7 @@ mod bench {
         }
         results.tern_connect_s.push(took.as_secs_f64());
         let pid = ternd_pid(lab)?;
-        std::thread::sleep(Duration::from_secs(1));
+        std::thread::sleep(Duration::from_secs(SETTLE_SECONDS));
         let mut figures = idle_figures(pid)?;
         let target = addr::GATEWAY_LAN_V4.to_string();
         let daemons = [pid, gateway.pid().ok_or("the gateway is not running")?];
@@ -642,7 +645,7 @@ mod bench {
             stop,
             results,
         )?;
-        std::thread::sleep(Duration::from_secs(1));
+        std::thread::sleep(Duration::from_secs(SETTLE_SECONDS));
         figures.rss_after_load_kib = proc_status(pid, "VmRSS:").unwrap_or(0.0);
         results.ternd.push(figures);
         let _ = tern(&["disconnect"], None);

@@ -353,16 +353,21 @@ struct Liveness {
 const BUSY_RECHECK: Duration = Duration::from_secs(1);
 
 impl Liveness {
+    /// Starts measuring silence at `now`, the end of the connect (whose last message came
+    /// from the gateway). The first look comes soon, so traffic that flows from the start is
+    /// followed instead of being dated to the connect.
     fn new(interval: Duration, received: u64, now: Instant) -> Self {
-        Self {
+        let mut liveness = Self {
             interval,
             received,
             looked_at: now,
             heard: now,
-            next_look: now + interval,
+            next_look: now,
             busy: false,
             answer_expected: false,
-        }
+        };
+        liveness.check_sent(now);
+        liveness
     }
 
     /// When [`Self::look`] is due next.
@@ -379,7 +384,7 @@ impl Liveness {
     fn look(&mut self, now: Instant, received: u64) -> bool {
         let busy = received != self.received;
         self.busy = busy;
-        let answered = busy && std::mem::take(&mut self.answer_expected);
+        let answered = std::mem::take(&mut self.answer_expected) && busy;
         if busy {
             self.received = received;
             self.heard = self.looked_at;
@@ -533,8 +538,10 @@ mod tests {
         let t0 = Instant::now();
         let interval = 30 * SECOND;
         let mut liveness = Liveness::new(interval, 5, t0);
+        // A first look soon after connecting, then one when the first check is due.
+        assert_eq!(liveness.next_look(), t0 + SECOND);
+        assert!(!liveness.look(t0 + SECOND, 5));
         assert_eq!(liveness.next_look(), t0 + interval);
-        // Nothing arrived: a check is due at the first look.
         assert!(liveness.look(t0 + interval, 5));
         let mut checked = t0 + interval;
         for answers in 6..9 {
@@ -567,8 +574,7 @@ mod tests {
                 liveness.check_sent(now);
             }
         }
-        // At most the first look, after an interval without looking, checks (early).
-        assert!(checks <= 1, "{checks} checks while datagrams flow");
+        assert_eq!(checks, 0, "checked while datagrams flow");
         assert_eq!(liveness.next_look() - now, SECOND);
         // Traffic stops: the check goes out no later than one interval after the last datagram.
         let last_arrival = t0 + Duration::from_millis(u64::try_from(received).unwrap() * 100);
@@ -595,6 +601,7 @@ mod tests {
         let t0 = Instant::now();
         let interval = 3 * SECOND;
         let mut liveness = Liveness::new(interval, 0, t0);
+        assert!(!liveness.look(liveness.next_look(), 0));
         assert!(liveness.look(t0 + interval, 0));
         // No check_sent (a request of ours is in flight): look again after a quarter interval.
         assert_eq!(liveness.next_look(), t0 + interval + interval / 4);
