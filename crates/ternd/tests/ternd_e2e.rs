@@ -867,14 +867,20 @@ fn the_key_exchange_group_the_gateway_chose_goes_first_next_time() {
     let rt = runtime();
     let mut client = rt.block_on(Client::connect(ternd.socket())).unwrap();
     let retries = |log: &str| log.matches("RetryingWithGroup").count();
+    // The same profile both times (the helper remembers the group per profile and gateway).
+    let first = psk_request();
+    let again = || ConnectRequest {
+        profile: first.profile.clone(),
+        secrets: first.secrets.clone(),
+    };
 
-    let (status, _) = rt.block_on(connect(&mut client));
+    let (status, _) = rt.block_on(connect_with(&mut client, again()));
     let suite = &status.connection.as_ref().unwrap().ike_suite;
     assert!(suite.ends_with("-ecp384"), "{suite}");
     assert_eq!(retries(&ternd.log()), 1, "{}", ternd.log());
     disconnect_and_check_restored(&rt, &mut client, &lab, &resolv_conf, &before);
 
-    let (status, _) = rt.block_on(connect(&mut client));
+    let (status, _) = rt.block_on(connect_with(&mut client, again()));
     let suite = &status.connection.as_ref().unwrap().ike_suite;
     assert!(suite.ends_with("-ecp384"), "{suite}");
     assert_eq!(
