@@ -76,7 +76,12 @@ struct Setup<'lab> {
 }
 
 fn setup(lab: &Lab) -> Setup<'_> {
-    let gateway = Gateway::start(lab, gateway_config()).unwrap();
+    setup_with(lab, gateway_config())
+}
+
+/// [`setup`] with this gateway configuration.
+fn setup_with(lab: &Lab, config: tern_e2e::GatewayConfig) -> Setup<'_> {
+    let gateway = Gateway::start(lab, config).unwrap();
     let run = lab.dir().join("ternd");
     std::fs::create_dir_all(&run).unwrap();
     let resolv_conf = run.join("resolv.conf");
@@ -795,12 +800,12 @@ fn dual_stack_inside_the_tunnel() {
                 addr::VIRTUAL_IP_POOL_V6
             ),
         );
-    let _gateway = Gateway::start(&lab, config).unwrap();
-    let run = lab.dir().join("ternd");
-    std::fs::create_dir_all(&run).unwrap();
-    let resolv_conf = run.join("resolv.conf");
-    std::fs::write(&resolv_conf, ORIGINAL_RESOLV).unwrap();
-    let before = NetworkSnapshot::take(&lab, &resolv_conf).unwrap();
+    let Setup {
+        gateway: _gateway,
+        run,
+        resolv_conf,
+        before,
+    } = setup_with(&lab, config);
     let mut ternd = start_ternd(&lab, &run);
     let rt = runtime();
     let mut client = rt.block_on(Client::connect(ternd.socket())).unwrap();
@@ -852,24 +857,30 @@ fn the_key_exchange_group_the_gateway_chose_goes_first_next_time() {
     config.swanctl_conf = config
         .swanctl_conf
         .replace(ike, "proposals = aes256gcm16-prfsha256-ecp384\n");
-    let _gateway = Gateway::start(&lab, config).unwrap();
-    let run = lab.dir().join("ternd");
-    std::fs::create_dir_all(&run).unwrap();
-    let resolv_conf = run.join("resolv.conf");
-    std::fs::write(&resolv_conf, ORIGINAL_RESOLV).unwrap();
-    let before = NetworkSnapshot::take(&lab, &resolv_conf).unwrap();
+    let Setup {
+        gateway: _gateway,
+        run,
+        resolv_conf,
+        before,
+    } = setup_with(&lab, config);
     let mut ternd = start_ternd(&lab, &run);
     let rt = runtime();
     let mut client = rt.block_on(Client::connect(ternd.socket())).unwrap();
     let retries = |log: &str| log.matches("RetryingWithGroup").count();
+    // The same profile both times (the helper remembers the group per profile and gateway).
+    let first = psk_request();
+    let again = || ConnectRequest {
+        profile: first.profile.clone(),
+        secrets: first.secrets.clone(),
+    };
 
-    let (status, _) = rt.block_on(connect(&mut client));
+    let (status, _) = rt.block_on(connect_with(&mut client, again()));
     let suite = &status.connection.as_ref().unwrap().ike_suite;
     assert!(suite.ends_with("-ecp384"), "{suite}");
     assert_eq!(retries(&ternd.log()), 1, "{}", ternd.log());
     disconnect_and_check_restored(&rt, &mut client, &lab, &resolv_conf, &before);
 
-    let (status, _) = rt.block_on(connect(&mut client));
+    let (status, _) = rt.block_on(connect_with(&mut client, again()));
     let suite = &status.connection.as_ref().unwrap().ike_suite;
     assert!(suite.ends_with("-ecp384"), "{suite}");
     assert_eq!(
