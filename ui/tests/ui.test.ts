@@ -31,6 +31,18 @@ async function waitForCall(app: AppPage, cmd: string, count = 1) {
   return calls[count - 1]!;
 }
 
+/** A file with a client certificate whose passphrase it does not carry. */
+const CERT_IMPORT_VIEW = {
+  ...IMPORT_VIEW,
+  source: 'corp.sswan',
+  profile: { ...OFFICE, auth: { method: 'certificate', label: 'Certificate', username: null } },
+  secretsInFile: ['private-key' as const],
+  missingSecrets: ['pkcs12-passphrase' as const],
+};
+const WRONG_PASSPHRASE_REPLY = {
+  error: { kind: 'missing_secret' as const, code: 'wrong_passphrase', detail: 'does not open', secrets: ['pkcs12-passphrase' as const] },
+};
+
 describe('import preview', () => {
   test('shows everything the file contains and what Tern cannot honour, then saves with the password', async () => {
     await withApp(
@@ -75,17 +87,10 @@ describe('import preview', () => {
   });
 
   test('a file with a client certificate asks only for its passphrase and says where the certificate goes', async () => {
-    const certView = {
-      ...IMPORT_VIEW,
-      source: 'corp.sswan',
-      profile: { ...OFFICE, auth: { method: 'certificate', label: 'Certificate', username: null } },
-      secretsInFile: ['private-key' as const],
-      missingSecrets: ['pkcs12-passphrase' as const],
-    };
     await withApp(
       {
-        snapshot: { value: snapshot({ pendingImports: [certView] }) },
-        confirm_import: { error: { kind: 'missing_secret', code: 'wrong_passphrase', detail: 'does not open', secrets: ['pkcs12-passphrase'] } },
+        snapshot: { value: snapshot({ pendingImports: [CERT_IMPORT_VIEW] }) },
+        confirm_import: WRONG_PASSPHRASE_REPLY,
         list_profiles: { value: [OFFICE] },
       },
       async (app) => {
@@ -112,16 +117,11 @@ describe('import preview', () => {
   });
 
   test('a preview taller than the window keeps its buttons in reach, the content scrolling under them', async () => {
-    const tall = {
-      ...IMPORT_VIEW,
-      profile: { ...OFFICE, auth: { method: 'certificate', label: 'Client certificate', username: null } },
-      secretsInFile: ['private-key' as const],
-      missingSecrets: ['pkcs12-passphrase' as const],
-    };
+    // With the file's warnings and the certificate's passphrase, taller than the window.
     await withApp(
       {
-        snapshot: { value: snapshot({ pendingImports: [tall] }) },
-        confirm_import: { error: { kind: 'missing_secret', code: 'wrong_passphrase', detail: 'does not open', secrets: ['pkcs12-passphrase'] } },
+        snapshot: { value: snapshot({ pendingImports: [CERT_IMPORT_VIEW] }) },
+        confirm_import: WRONG_PASSPHRASE_REPLY,
       },
       async (app) => {
         const dialog = app.page.getByTestId('import-dialog');
@@ -271,7 +271,7 @@ describe('connect flow', () => {
     await withApp(
       {
         snapshot: { value: snapshot() },
-        connect: { error: { kind: 'missing_secret', code: 'wrong_passphrase', detail: 'does not open', secrets: ['pkcs12-passphrase'] } },
+        connect: WRONG_PASSPHRASE_REPLY,
       },
       async (app) => {
         await app.page.getByRole('switch', { name: 'Connect Office' }).click();
