@@ -523,6 +523,48 @@ pub async fn set_log_level(level: ipc::LogLevel) -> Result<(), UiError> {
     helper::set_log_level(level).await
 }
 
+/// Shows a desktop notification (the UI has checked the permission and the user's setting).
+///
+/// On Linux it is sent from a thread of its own: notify-rust's D-Bus call blocks on a runtime of
+/// its own, which panics inside Tauri's async runtime — where the notification plugin 2.4 runs it,
+/// so its notifications never appeared.
+#[tauri::command]
+pub fn show_notification(
+    app: AppHandle,
+    title: String,
+    body: Option<String>,
+) -> Result<(), UiError> {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = &app;
+        std::thread::Builder::new()
+            .name("notification".into())
+            .spawn(move || {
+                let mut notification = notify_rust::Notification::new();
+                notification.appname("Tern").summary(&title).auto_icon();
+                if let Some(body) = &body {
+                    notification.body(body);
+                }
+                if let Err(error) = notification.show() {
+                    tracing::debug!(%error, "the desktop notification was not shown");
+                }
+            })
+            .map(drop)
+            .map_err(|e| UiError::new(ErrorKind::Io, format!("cannot show a notification: {e}")))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        use tauri_plugin_notification::NotificationExt as _;
+        let mut builder = app.notification().builder().title(title);
+        if let Some(body) = body {
+            builder = builder.body(body);
+        }
+        builder
+            .show()
+            .map_err(|e| UiError::new(ErrorKind::Io, format!("cannot show a notification: {e}")))
+    }
+}
+
 /// Saves the settings and applies "launch at login".
 #[tauri::command]
 pub fn set_settings(

@@ -114,6 +114,7 @@ fn main() {
             commands::logs,
             commands::set_log_level,
             commands::set_settings,
+            commands::show_notification,
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {

@@ -202,6 +202,7 @@ export const api = {
   logs: (since: number | null) => invoke<LogLine[]>('logs', { since }),
   saveText: (path: string, contents: string) => invoke<void>('save_text', { path, contents }),
   setSettings: (settings: Settings) => invoke<Settings>('set_settings', { settings }),
+  showNotification: (title: string, body?: string) => invoke<null>('show_notification', { title, body: body ?? null }),
 };
 
 /** Event names (src-tauri/src/helper.rs `events`). */

@@ -1,7 +1,7 @@
 // The main window: profile list, connect switch and live status, log, settings; import and
 // password dialogs; plain-words errors; notifications on status changes.
 import { open, save } from '@tauri-apps/plugin-dialog';
-import { isPermissionGranted, requestPermission, sendNotification } from '@tauri-apps/plugin-notification';
+import { isPermissionGranted, requestPermission } from '@tauri-apps/plugin-notification';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import {
   api,
@@ -38,7 +38,7 @@ async function notify(notice: Notice) {
   try {
     let granted = await isPermissionGranted();
     if (!granted) granted = (await requestPermission()) === 'granted';
-    if (granted) sendNotification({ title: notice.title, body: notice.body });
+    if (granted) await api.showNotification(notice.title, notice.body);
   } catch {
     // Notifications are a courtesy; the window shows the same state.
   }

@@ -57,6 +57,11 @@ window.__mock = control;
 mockIPC(
   async (cmd, args) => {
     control.calls.push({ cmd, args: (args ?? {}) as Record<string, unknown> });
+    if (cmd === 'show_notification') {
+      const { title, body } = args as { title: string; body: string | null };
+      control.notifications.push({ title, body: body ?? undefined });
+      return null;
+    }
     const reply = control.replies[cmd];
     if (!reply) return null;
     if ('error' in reply) throw reply.error;
@@ -65,13 +70,11 @@ mockIPC(
   { shouldMockEvents: true },
 );
 
-// Desktop notifications and the clipboard, recorded instead of shown.
+// The web notification permission the plugin's `isPermissionGranted` reads, and the clipboard;
+// notifications themselves are recorded from the `show_notification` command above.
 class RecordedNotification {
   static permission = 'granted';
   static requestPermission = async () => 'granted';
-  constructor(title: string, options?: { body?: string }) {
-    control.notifications.push({ title, body: options?.body });
-  }
 }
 Object.defineProperty(window, 'Notification', { value: RecordedNotification, configurable: true });
 Object.defineProperty(navigator, 'clipboard', {
