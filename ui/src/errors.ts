@@ -122,7 +122,7 @@ export function explainError(error: UiError): Explained {
       ]);
     case 'missing_secret':
       if (error.code === 'wrong_passphrase') {
-        return out([WRONG_PASSPHRASE, 'Type the passphrase you were given with the certificate, or choose the certificate file again.']);
+        return out([WRONG_PASSPHRASE, 'Type the passphrase you were given with the certificate.']);
       }
       return out([
         `Tern needs your ${secretList(error.secrets ?? [])} to connect.`,
