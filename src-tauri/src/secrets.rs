@@ -178,23 +178,30 @@ pub fn for_connect(profile: &Profile, store: &ProfileStore) -> Result<ipc::Secre
     secrets.eap_password = text(profile.id, SecretKind::EapPassword)?.map(|s| s.to_string());
     if profile.auth.uses_client_certificate() {
         let passphrase = text(profile.id, SecretKind::Pkcs12Passphrase)?.unwrap_or_default();
-        match store.client_key(profile.id, &passphrase) {
-            Ok(Some(key)) => {
-                secrets.client_certificate = Some(ipc::ClientCertificate::from_key(&key));
-            }
-            Ok(None) => {
-                return Err(UiError::missing_secrets(vec![
-                    SecretKind::PrivateKey,
-                    SecretKind::Pkcs12Passphrase,
-                ]));
-            }
-            Err(StoreError::Credential(CredentialError::WrongPassphrase)) => {
-                return Err(wrong_passphrase("the stored client certificate"));
-            }
-            Err(e) => return Err(e.into()),
-        }
+        let key = open_stored(profile.id, store, &passphrase)?;
+        secrets.client_certificate = Some(ipc::ClientCertificate::from_key(&key));
     }
     Ok(secrets)
+}
+
+/// Opens the profile's stored client certificate with `passphrase`: none stored asks for a
+/// certificate file, a passphrase that does not fit asks for the passphrase again.
+fn open_stored(
+    id: ProfileId,
+    store: &ProfileStore,
+    passphrase: &str,
+) -> Result<ClientKey, UiError> {
+    match store.client_key(id, passphrase) {
+        Ok(Some(key)) => Ok(key),
+        Ok(None) => Err(UiError::missing_secrets(vec![
+            SecretKind::PrivateKey,
+            SecretKind::Pkcs12Passphrase,
+        ])),
+        Err(StoreError::Credential(CredentialError::WrongPassphrase)) => {
+            Err(wrong_passphrase("the stored client certificate"))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Opens a PKCS#12 bundle with the first passphrase of `candidates` that fits.
@@ -352,19 +359,7 @@ impl EnteredSecrets {
             }
             // The passphrase of a certificate stored under the user's own passphrase: check it,
             // then move the certificate under a random one the keyring keeps.
-            match store.client_key(id, passphrase) {
-                Ok(Some(key)) => save_client_key(id, store, &key)?,
-                Ok(None) => {
-                    return Err(UiError::missing_secrets(vec![
-                        SecretKind::PrivateKey,
-                        SecretKind::Pkcs12Passphrase,
-                    ]));
-                }
-                Err(StoreError::Credential(CredentialError::WrongPassphrase)) => {
-                    return Err(wrong_passphrase("the stored client certificate"));
-                }
-                Err(e) => return Err(e.into()),
-            }
+            save_client_key(id, store, &open_stored(id, store, passphrase)?)?;
         }
         self.store_passwords(id)
     }
