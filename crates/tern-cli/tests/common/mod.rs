@@ -77,7 +77,10 @@ impl Tern {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(input).unwrap();
+        // A command that fails before reading its input closes the pipe; its output says why.
+        if let Err(e) = child.stdin.take().unwrap().write_all(input) {
+            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
+        }
         ran(child.wait_with_output().unwrap())
     }
 
